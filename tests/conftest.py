@@ -1,0 +1,57 @@
+"""Shared fixtures: a handful of generated images in MMPose's COCO keypoint format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cephalo.landmarks import LANDMARK_NAMES, NUM_LANDMARKS
+
+
+def write_coco_keypoints(root: Path, n_images: int, size: int, seed: int = 0) -> Path:
+    """Write ``n_images`` random greyscale PNGs with random landmarks and a COCO file.
+
+    Only for tests of the training machinery; the kit's real datasets come from
+    ``cephalo data prepare``.
+    """
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    images, annotations = [], []
+    for i in range(n_images):
+        pixels = rng.integers(0, 255, (size, size), dtype=np.uint8)
+        name = f"{i:04d}.png"
+        cv2.imwrite(str(root / "images" / name), cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR))
+        points = rng.uniform(2, size - 2, (NUM_LANDMARKS, 2))
+        keypoints = np.concatenate([points, np.full((NUM_LANDMARKS, 1), 2.0)], axis=1)
+        images.append(dict(id=i, file_name=name, width=size, height=size))
+        annotations.append(
+            dict(
+                id=i,
+                image_id=i,
+                category_id=1,
+                iscrowd=0,
+                num_keypoints=NUM_LANDMARKS,
+                keypoints=keypoints.ravel().tolist(),
+                bbox=[0, 0, size, size],
+                area=size * size,
+            )
+        )
+    categories = [dict(id=1, name="cephalogram", keypoints=list(LANDMARK_NAMES), skeleton=[])]
+    ann_file = root / "annotations.json"
+    ann_file.write_text(
+        json.dumps(dict(images=images, annotations=annotations, categories=categories))
+    )
+    return ann_file
+
+
+@pytest.fixture(scope="session")
+def tiny_coco(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six 64x64 images with 38 landmarks each; returns the dataset root."""
+    root = tmp_path_factory.mktemp("tiny_coco")
+    write_coco_keypoints(root, n_images=6, size=64)
+    return root
