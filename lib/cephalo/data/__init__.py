@@ -1,0 +1,1 @@
+"""Data I/O: the CL-Detection 2023 release format and a synthetic generator that writes it."""
