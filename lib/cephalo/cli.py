@@ -6,6 +6,9 @@ of after importing torch and OpenMMLab.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import click
 
 
@@ -22,6 +25,79 @@ def doctor() -> None:
     from cephalo.doctor import run_checks
 
     raise SystemExit(0 if run_checks() else 1)
+
+
+@main.group()
+def data() -> None:
+    """Data: the synthetic release, and preparing a release for training."""
+
+
+@data.command()
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option("--n-images", type=click.IntRange(min=1), required=True, help="Training images.")
+@click.option(
+    "--n-test",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Test images (test_stack.mha + test-gt.json).",
+)
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0.01, max=1.0),
+    default=1.0,
+    show_default=True,
+    help="Shrink factor; the spacing grows by 1/scale.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+def synth(out: str, n_images: int, n_test: int, scale: float, seed: int) -> None:
+    """Write a synthetic CL-Detection 2023 release (train_stack.mha + train-gt.json)."""
+    from cephalo.data.synth import synthesize
+
+    for split, files in synthesize(out, n_images, n_test=n_test, scale=scale, seed=seed).items():
+        click.echo(f"{split}: {files.stack} {files.gt}")
+
+
+@data.command()
+@click.option(
+    "--stack",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="The release stack, e.g. train_stack.mha.",
+)
+@click.option(
+    "--gt",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Its ground truth, e.g. train-gt.json.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="The prepared dataset folder to write.",
+)
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True)
+@click.option("--seed", type=int, default=2023, show_default=True, help="Fold assignment seed.")
+@click.option("--force", is_flag=True, help="Redo a dataset that is already prepared.")
+def prepare(stack: str, gt: str, out: str, folds: int, seed: int, force: bool) -> None:
+    """Crop, convert and annotate a release stack for training, with stratified folds."""
+    from cephalo.data.prepare import prepare_release
+
+    with _data_errors():
+        path = prepare_release(stack, gt, out, folds=folds, seed=seed, force=force)
+    click.echo(f"prepared: {path}")
+
+
+@contextlib.contextmanager
+def _data_errors() -> Iterator[None]:
+    """Bad input becomes one clear line and exit status 1, not a traceback."""
+    from cephalo.errors import DataError
+
+    try:
+        yield
+    except DataError as error:
+        raise click.ClickException(str(error)) from None
 
 
 if __name__ == "__main__":

@@ -191,8 +191,19 @@ def write_gt(path: str | os.PathLike[str], records: Iterable[ImageLandmarks]) ->
 def _parse_entry(i: int, entry: Any) -> tuple[int, int, float, float, float]:
     """(z, landmark index, x, y, spacing) of one ``points`` entry, or ValueError."""
     where = f"points[{i}]"
+    if isinstance(entry, dict):
+        # Name the landmark and slice in every message, as far as the entry tells them.
+        point = entry.get("point")
+        if isinstance(point, list) and len(point) == 3:
+            where += f" (z={point[2]}, landmark {entry.get('name')!r})"
+        elif "name" in entry:
+            where += f" (landmark {entry['name']!r})"
     if not isinstance(entry, dict) or not {"name", "point", "scale"} <= entry.keys():
-        raise ValueError(f"{where}: need an object with 'name', 'point' and 'scale'")
+        missing = sorted({"name", "point", "scale"} - set(entry)) if isinstance(entry, dict) else []
+        raise ValueError(
+            f"{where}: need an object with 'name', 'point' and 'scale'"
+            + (f"; missing {', '.join(map(repr, missing))}" if missing else "")
+        )
     name, point, scale = entry["name"], entry["point"], entry["scale"]
     if name not in _NAME_INDEX:
         raise ValueError(f"{where}: name {name!r} is not one of '1'..'{NUM_LANDMARKS}'")
@@ -219,14 +230,20 @@ def read_gt(path: str | os.PathLike[str]) -> list[ImageLandmarks]:
     entry per landmark, or one image with two different spacings.
     """
     with open(path) as f:
-        data = json.load(f)
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(data, dict) or not isinstance(data.get("points"), list):
         raise ValueError(f"{path}: expected an object with a 'points' list")
     points: dict[int, np.ndarray] = {}
     seen: dict[int, np.ndarray] = {}
     spacing: dict[int, float] = {}
     for i, entry in enumerate(data["points"]):
-        z, j, x, y, scale = _parse_entry(i, entry)
+        try:
+            z, j, x, y, scale = _parse_entry(i, entry)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
         if z not in points:
             points[z] = np.zeros((NUM_LANDMARKS, 2))
             seen[z] = np.zeros(NUM_LANDMARKS, bool)

@@ -1,0 +1,166 @@
+"""``cephalo data prepare``: a CL-Detection 2023 release into a prepared dataset.
+
+The release stack is about 8 GB decoded, so it is read one slice at a time (SimpleITK's
+streaming reader): peak memory stays a small multiple of one slice whatever the slice count
+(``benchmarks/prepare_memory.py`` measures it). Every input is checked before anything is
+written, and every error names the file, slice and landmark; the output appears only once
+complete (see :mod:`cephalo.data.prepared`), and a finished one is not redone.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+from tqdm import tqdm
+
+from cephalo.data.prepared import DatasetWriter, PreparedImage, image_group, read_manifest
+from cephalo.data.release import ImageLandmarks, read_gt, read_slice, unpadded_size
+from cephalo.errors import DataError
+from cephalo.landmarks import LANDMARK_NAMES
+
+_DATA_START = b"ElementDataFile = LOCAL\n"
+
+
+def check_stack(stack: Path) -> tuple[int, int, int]:
+    """(n_slices, H, W) of a release stack, after checking it is a whole RGB uint8 volume."""
+    if not stack.is_file():
+        raise DataError(f"{stack}: no such file")
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(stack))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as error:
+        raise DataError(f"{stack}: not a readable MetaImage ({_first_line(error)})") from None
+    size, channels = reader.GetSize(), reader.GetNumberOfComponents()
+    pixel = sitk.GetPixelIDValueAsString(reader.GetPixelID())
+    if len(size) != 3 or channels != 3 or "8-bit unsigned" not in pixel:
+        raise DataError(
+            f"{stack}: expected a stack of RGB uint8 slices (N, H, W, 3); found "
+            f"{len(size)}-D size {size} with {channels} channel(s) of {pixel}"
+        )
+    width, height, n_slices = size
+    _check_not_truncated(stack, n_slices * height * width * 3, height * width * 3)
+    return n_slices, height, width
+
+
+def _check_not_truncated(stack: Path, expected: int, slice_bytes: int) -> None:
+    """An uncompressed MetaImage must hold all the pixel data its header promises."""
+    with open(stack, "rb") as f:
+        head = f.read(1 << 16)
+    start = head.find(_DATA_START)
+    if start < 0 or b"CompressedData = True" in head[:start]:
+        return  # data in a separate file, or compressed: SimpleITK checks when reading
+    found = stack.stat().st_size - (start + len(_DATA_START))
+    if found < expected:
+        raise DataError(
+            f"{stack}: truncated: its header promises {expected} bytes of pixel data, the file "
+            f"holds {found} (about {found // slice_bytes} whole slices)"
+        )
+
+
+def check_gt(gt: Path, n_slices: int, stack: Path) -> list[ImageLandmarks]:
+    """The ground truth, one record per slice, after checking it against the stack."""
+    if not gt.is_file():
+        raise DataError(f"{gt}: no such file")
+    try:
+        records = read_gt(gt)
+    except ValueError as error:
+        raise DataError(str(error)) from None
+    for record in records:
+        if not 1 <= record.z <= n_slices:
+            raise DataError(f"{gt}: z={record.z} is outside {stack.name} ({n_slices} slices)")
+        if not (math.isfinite(record.spacing) and record.spacing > 0):
+            raise DataError(
+                f"{gt}: z={record.z}: scale must be a positive number of mm per "
+                f"pixel, got {record.spacing}"
+            )
+        for name, (x, y) in zip(LANDMARK_NAMES, record.points, strict=True):
+            if not (np.isfinite(x) and np.isfinite(y)):
+                raise DataError(f"{gt}: z={record.z}, landmark {name}: coordinate ({x}, {y})")
+    unlabelled = sorted(set(range(1, n_slices + 1)) - {r.z for r in records})
+    if unlabelled:
+        shown = ", ".join(map(str, unlabelled[:10])) + (" ..." if len(unlabelled) > 10 else "")
+        raise DataError(f"{gt}: no landmarks for slice(s) z={shown} of {stack.name}")
+    return records
+
+
+def _check_inside(gt: Path, record: ImageLandmarks, width: int, height: int) -> None:
+    for name, (x, y) in zip(LANDMARK_NAMES, record.points, strict=True):
+        if not (0 <= x < width and 0 <= y < height):
+            raise DataError(
+                f"{gt}: z={record.z}, landmark {name}: ({x}, {y}) lies outside the image, "
+                f"which is {width}x{height} once its padding is cropped"
+            )
+
+
+def _sources(stack: Path, gt: Path) -> dict[str, Any]:
+    def describe(path: Path) -> dict[str, Any]:
+        status = path.stat()
+        return dict(path=str(path.resolve()), bytes=status.st_size, mtime_ns=status.st_mtime_ns)
+
+    return dict(stack=describe(stack), gt=describe(gt))
+
+
+def prepare_release(
+    stack: str | os.PathLike[str],
+    gt: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    folds: int = 5,
+    seed: int = 2023,
+    force: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Convert a release stack and its ground truth into a prepared dataset folder at
+    ``out``; returns it. A folder already prepared from the same files and options is
+    left as it is (``force`` redoes it)."""
+    stack, gt, out = Path(stack), Path(gt), Path(out)
+    n_slices, _, _ = check_stack(stack)
+    sources = dict(kind="cl-detection-2023", source=_sources(stack, gt))
+    existing = read_manifest(out)
+    if existing is not None and not force:
+        if {k: existing.get(k) for k in ("kind", "source", "folds", "seed")} == dict(
+            sources, folds=folds, seed=seed
+        ):
+            if progress:
+                tqdm.write(f"{out}: already prepared from these files, nothing to do")
+            return out
+        raise DataError(
+            f"{out} holds a dataset prepared from other inputs or options; "
+            "pass --force to replace it, or choose another --out"
+        )
+    records = check_gt(gt, n_slices, stack)
+    with DatasetWriter(out, LANDMARK_NAMES) as writer:
+        for record in tqdm(records, desc=f"prepare {stack.name}", unit="img", disable=not progress):
+            try:
+                image = read_slice(stack, record.z - 1)
+            except RuntimeError as error:
+                raise DataError(
+                    f"{stack}: slice z={record.z} cannot be read ({_first_line(error)})"
+                ) from None
+            height, width = unpadded_size(image)
+            _check_inside(gt, record, width, height)
+            writer.add(
+                image[:height, :width],
+                PreparedImage(
+                    image_id=record.z,
+                    z=record.z,
+                    file_name=f"{record.z:04d}.png",
+                    width=width,
+                    height=height,
+                    spacing=record.spacing,
+                    group=image_group(width, height, record.spacing),
+                    points=record.points,
+                ),
+            )
+            del image  # keep one slice alive at a time
+        return writer.finish(sources, folds, seed)
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
