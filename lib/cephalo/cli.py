@@ -89,6 +89,56 @@ def prepare(stack: str, gt: str, out: str, folds: int, seed: int, force: bool) -
     click.echo(f"prepared: {path}")
 
 
+@data.command("prepare-isbi")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, exists=True),
+    required=True,
+    help="The ISBI 2015 folder (holding RawImage/ and AnnotationsByMD/).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="The prepared dataset folder to write.",
+)
+@click.option(
+    "--subset",
+    "subsets",
+    type=click.Choice(["train", "test1", "test2"]),
+    multiple=True,
+    default=["train", "test1", "test2"],
+    show_default=True,
+)
+@click.option(
+    "--annotator",
+    type=click.Choice(["mean", "senior", "junior"]),
+    default="mean",
+    show_default=True,
+    help="Whose landmarks; mean averages both doctors.",
+)
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True)
+@click.option("--seed", type=int, default=2023, show_default=True, help="Fold assignment seed.")
+@click.option("--force", is_flag=True, help="Redo a dataset that is already prepared.")
+def prepare_isbi(
+    root: str,
+    out: str,
+    subsets: tuple[str, ...],
+    annotator: str,
+    folds: int,
+    seed: int,
+    force: bool,
+) -> None:
+    """Convert the ISBI 2015 set (19 landmarks, 0.1 mm) into the same prepared format."""
+    from cephalo.data.isbi import prepare_isbi
+
+    with _data_errors():
+        path = prepare_isbi(
+            root, out, subsets=subsets, annotator=annotator, folds=folds, seed=seed, force=force
+        )
+    click.echo(f"prepared: {path}")
+
+
 @contextlib.contextmanager
 def _data_errors() -> Iterator[None]:
     """Bad input becomes one clear line and exit status 1, not a traceback."""

@@ -17,10 +17,9 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-LOCK_FILE = REPO_ROOT / "requirements" / "constraints.txt"
+from cephalo.paths import LOCK_FILE, REPO_ROOT
+
 KERNEL_NAME = "cephalo"
 SETUP_HINT = "run `make setup` (it repairs an existing .venv)"
 

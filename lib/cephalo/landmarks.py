@@ -7,22 +7,24 @@ flip partner: MMPose derives identity flip indices from the empty ``swap`` field
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 NUM_LANDMARKS = 38
 LANDMARK_NAMES: tuple[str, ...] = tuple(str(i) for i in range(1, NUM_LANDMARKS + 1))
 
 
-def mmpose_metainfo() -> dict[str, Any]:
-    """The ``metainfo`` dict MMPose datasets accept in place of a metainfo file."""
+def mmpose_metainfo(names: Sequence[str] = LANDMARK_NAMES) -> dict[str, Any]:
+    """The ``metainfo`` dict MMPose datasets accept in place of a metainfo file, for the
+    landmarks ``names`` (CL-Detection's 38 by default; ISBI 2015 has 19)."""
     return dict(
-        dataset_name="cl-detection-2023",
+        dataset_name=f"cephalometric-{len(names)}",
         keypoint_info={
             i: dict(name=name, id=i, color=[255, 64, 64], type="", swap="")
-            for i, name in enumerate(LANDMARK_NAMES)
+            for i, name in enumerate(names)
         },
         skeleton_info={},
-        joint_weights=[1.0] * NUM_LANDMARKS,
+        joint_weights=[1.0] * len(names),
         # Only used by COCO-style OKS metrics, which the kit does not rank by.
-        sigmas=[0.025] * NUM_LANDMARKS,
+        sigmas=[0.025] * len(names),
     )

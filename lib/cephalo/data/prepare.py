@@ -18,7 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 from tqdm import tqdm
 
-from cephalo.data.prepared import DatasetWriter, PreparedImage, image_group, read_manifest
+from cephalo.data.prepared import DatasetWriter, PreparedImage, image_group, is_prepared
 from cephalo.data.release import ImageLandmarks, read_gt, read_slice, unpadded_size
 from cephalo.errors import DataError
 from cephalo.landmarks import LANDMARK_NAMES
@@ -120,19 +120,11 @@ def prepare_release(
     left as it is (``force`` redoes it)."""
     stack, gt, out = Path(stack), Path(gt), Path(out)
     n_slices, _, _ = check_stack(stack)
-    sources = dict(kind="cl-detection-2023", source=_sources(stack, gt))
-    existing = read_manifest(out)
-    if existing is not None and not force:
-        if {k: existing.get(k) for k in ("kind", "source", "folds", "seed")} == dict(
-            sources, folds=folds, seed=seed
-        ):
-            if progress:
-                tqdm.write(f"{out}: already prepared from these files, nothing to do")
-            return out
-        raise DataError(
-            f"{out} holds a dataset prepared from other inputs or options; "
-            "pass --force to replace it, or choose another --out"
-        )
+    identity = dict(kind="cl-detection-2023", source=_sources(stack, gt), folds=folds, seed=seed)
+    if is_prepared(out, identity, force):
+        if progress:
+            tqdm.write(f"{out}: already prepared from these files, nothing to do")
+        return out
     records = check_gt(gt, n_slices, stack)
     with DatasetWriter(out, LANDMARK_NAMES) as writer:
         for record in tqdm(records, desc=f"prepare {stack.name}", unit="img", disable=not progress):
@@ -158,7 +150,7 @@ def prepare_release(
                 ),
             )
             del image  # keep one slice alive at a time
-        return writer.finish(sources, folds, seed)
+        return writer.finish(identity)
 
 
 def _first_line(error: Exception) -> str:

@@ -66,6 +66,21 @@ def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any] | None:
     return json.loads(path.read_text())
 
 
+def is_prepared(out: str | os.PathLike[str], identity: dict[str, Any], force: bool) -> bool:
+    """True when ``out`` already holds the dataset ``identity`` describes (its manifest
+    agrees on every key), so there is nothing to do. Raises when ``out`` holds another
+    dataset, unless ``force`` asks to replace it."""
+    existing = read_manifest(out)
+    if existing is None or force:
+        return False
+    if {key: existing.get(key) for key in identity} == identity:
+        return True
+    raise DataError(
+        f"{out} holds a dataset prepared from other inputs or options; "
+        "pass --force to replace it, or choose another --out"
+    )
+
+
 def _stale_siblings(out: Path) -> Iterator[Path]:
     for sibling in out.parent.glob(f".{out.name}.partial-*"):
         pid = sibling.name.rsplit("-", 1)[-1]
@@ -107,17 +122,20 @@ class DatasetWriter:
             raise OSError(f"could not write {target}")
         self.images.append(record)
 
-    def finish(self, manifest: dict[str, Any], n_folds: int, seed: int) -> Path:
-        """Write annotations, folds and manifest, then move the folder into place."""
+    def finish(self, identity: dict[str, Any]) -> Path:
+        """Write annotations, folds and manifest, then move the folder into place.
+
+        ``identity`` (kind, source, folds, seed) goes into the manifest, where
+        :func:`is_prepared` finds it.
+        """
         _write_json(self.partial / ANNOTATIONS, coco_annotations(self.images, self.landmark_names))
-        folds_table(self.images, n_folds, seed).to_csv(self.partial / FOLDS, index=False)
+        folds = folds_table(self.images, identity["folds"], identity["seed"])
+        folds.to_csv(self.partial / FOLDS, index=False)
         manifest = dict(
             format=FORMAT,
             n_images=len(self.images),
             landmarks=self.landmark_names,
-            folds=n_folds,
-            seed=seed,
-            **manifest,
+            **identity,
         )
         _write_json(self.partial / MANIFEST, manifest)
         with contextlib.suppress(FileNotFoundError):
