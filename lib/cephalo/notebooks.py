@@ -43,7 +43,10 @@ def notebook_path(name: str | os.PathLike[str]) -> Path:
 
 def load(path: str | os.PathLike[str]) -> nbformat.NotebookNode:
     """A notebook from a jupytext script or an ``.ipynb``."""
-    return jupytext.read(notebook_path(path))
+    node = jupytext.read(notebook_path(path))
+    for cell in node.cells:
+        cell.metadata.setdefault("tags", [])  # papermill expects them on every cell
+    return node
 
 
 def declared_parameters(notebook: nbformat.NotebookNode) -> dict[str, Any]:
