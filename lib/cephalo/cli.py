@@ -139,6 +139,34 @@ def prepare_isbi(
     click.echo(f"prepared: {path}")
 
 
+@main.command()
+@click.option(
+    "--pred",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Predictions in the challenge's JSON format ('Multiple points').",
+)
+@click.option(
+    "--gt",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Ground truth in the release's format, e.g. train-gt.json.",
+)
+@click.option(
+    "--meta",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Sidecar naming each slice's centre (e.g. train-meta.json): per-centre rows.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document, not tables.")
+def evaluate(pred: str, gt: str, meta: str | None, as_json: bool) -> None:
+    """Score a prediction file with the challenge metric (MRE, SDR 2.0-4.0 mm), overall, per
+    landmark and per group of images."""
+    from cephalo.evaluate import evaluate_command
+
+    evaluate_command.callback(pred, gt, meta, as_json)
+
+
 @contextlib.contextmanager
 def _data_errors() -> Iterator[None]:
     """Bad input becomes one clear line and exit status 1, not a traceback."""

@@ -1,0 +1,325 @@
+"""``cephalo evaluate``: score a challenge-format prediction file against release-format
+ground truth, with the challenge metric (:mod:`cephalo.metrics`).
+
+The prediction file is what the challenge's evaluation container writes::
+
+    {"name": "Orthodontic landmarks", "type": "Multiple points",
+     "points": [{"name": "1", "point": [x, y, z]}, ...], "version": {"major": 1, "minor": 0}}
+
+one entry per (image, landmark), z the 1-based slice of the input stack, x and y pixels of
+the unpadded image. The ground truth is the release's ``train-gt.json`` layout (read by
+:func:`cephalo.data.release.read_gt`), which also gives each slice's spacing.
+
+Every problem with the inputs is a :class:`~cephalo.errors.DataError` naming the file, the
+slice and the landmark: a prediction file that leaves out a landmark or a slice, or scores a
+slice twice, must not quietly produce a better (or worse) number than it deserves.
+
+Besides the leaderboard summary, the report breaks the errors down per landmark and per
+group of images: by spacing always (``"0.1mm"``), and by acquisition centre when a sidecar
+such as the synthetic generator's ``train-meta.json`` (``{"images": [{"z": 1,
+"centre": "B", ...}, ...]}``) says which centre each slice comes from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pandas as pd
+
+from cephalo.data.release import ImageLandmarks, read_gt
+from cephalo.errors import DataError
+from cephalo.landmarks import LANDMARK_NAMES
+from cephalo.metrics import (
+    LEADERBOARD,
+    MRE,
+    MRE_STD,
+    per_group,
+    per_landmark,
+    radial_errors,
+    summarize,
+)
+
+Groups = Mapping[str, Mapping[int, str]]
+"""Extra ways to group images: ``{"centre": {z: "A", ...}}``, one label per slice."""
+
+
+@dataclass(eq=False)
+class Report:
+    """The score of one prediction file."""
+
+    summary: dict[str, float]
+    """``MRE``, ``MRE std``, ``SDR 2.0mm`` .. ``SDR 4.0mm`` (see :func:`summarize`)."""
+    per_landmark: pd.DataFrame
+    """One row per landmark (index ``landmark``), the summary's columns."""
+    per_group: pd.DataFrame
+    """One row per (``by``, ``group``): ``by`` is ``"spacing"`` or a sidecar key such as
+    ``"centre"``; the columns are ``images`` and the summary's."""
+    z: list[int]
+    """The slices scored, in the order of the rows of ``errors``."""
+    errors: np.ndarray
+    """(N, K) radial errors in mm."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready form: summary, per_landmark and per_group as lists of records."""
+        return dict(
+            n_images=len(self.z),
+            n_landmarks=int(self.errors.shape[1]),
+            summary=self.summary,
+            per_landmark=self.per_landmark.reset_index().to_dict(orient="records"),
+            per_group=self.per_group.reset_index().to_dict(orient="records"),
+        )
+
+
+def _load_json(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file ({what})")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: not valid JSON ({error})") from None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def read_predictions(
+    path: str | os.PathLike[str], names: Sequence[str] = LANDMARK_NAMES
+) -> dict[int, np.ndarray]:
+    """The predictions of a challenge-format file: ``{z: (K, 2) array}``, sorted by z, with
+    the landmarks in the order of ``names``.
+
+    Raises DataError (naming file, slice and landmark) for a structure other than the
+    challenge's, an unknown landmark name, a non-integer slice, a non-finite coordinate, a
+    landmark given twice for one slice, or a slice that lacks some landmarks.
+    """
+    path = Path(path)
+    data = _load_json(path, "predictions")
+    if not isinstance(data, dict) or not isinstance(data.get("points"), list):
+        raise DataError(
+            f"{path}: expected the challenge's 'Multiple points' JSON, an object with a "
+            "'points' list of {'name': ..., 'point': [x, y, z]}"
+        )
+    index = {str(name): k for k, name in enumerate(names)}
+    points: dict[int, np.ndarray] = {}
+    for i, entry in enumerate(data["points"]):
+        where = f"{path}: points[{i}]"
+        if not isinstance(entry, dict) or "name" not in entry or "point" not in entry:
+            raise DataError(f"{where}: need an object with 'name' and 'point'")
+        name, point = entry["name"], entry["point"]
+        if not isinstance(point, list) or len(point) != 3 or not all(map(_is_number, point)):
+            raise DataError(f"{where} (landmark {name!r}): 'point' must be [x, y, z] numbers")
+        x, y, z = point
+        if not math.isfinite(z) or z != int(z) or z < 1:
+            raise DataError(f"{where} (landmark {name!r}): z={z} is not a 1-based slice index")
+        z = int(z)
+        where = f"{path}: z={z}, landmark {name!r}"
+        if not isinstance(name, str) or name not in index:
+            raise DataError(f"{where}: the name must be one of '{names[0]}'..'{names[-1]}'")
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise DataError(f"{where}: coordinate ({x}, {y}) is not finite")
+        slice_points = points.setdefault(z, np.full((len(names), 2), np.nan))
+        if not np.isnan(slice_points[index[name]]).all():
+            raise DataError(f"{where}: predicted twice")
+        slice_points[index[name]] = x, y
+    for z, slice_points in points.items():
+        missing = [names[k] for k in np.flatnonzero(np.isnan(slice_points).any(axis=1))]
+        if missing:
+            shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+            raise DataError(f"{path}: z={z} lacks {len(missing)} landmark(s): {shown}")
+    return dict(sorted(points.items()))
+
+
+def read_meta(path: str | os.PathLike[str]) -> dict[int, dict[str, Any]]:
+    """The per-slice entries of a sidecar such as ``train-meta.json``: ``{z: entry}``."""
+    path = Path(path)
+    data = _load_json(path, "meta sidecar")
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise DataError(f"{path}: expected an object with an 'images' list of {{'z': ...}}")
+    entries: dict[int, dict[str, Any]] = {}
+    for i, entry in enumerate(data["images"]):
+        z = entry.get("z") if isinstance(entry, dict) else None
+        if not isinstance(z, int) or isinstance(z, bool) or z < 1:
+            raise DataError(f"{path}: images[{i}] needs a 1-based integer 'z'")
+        if z in entries:
+            raise DataError(f"{path}: z={z} appears twice")
+        entries[z] = entry
+    return entries
+
+
+def meta_groups(
+    path: str | os.PathLike[str], records: Sequence[ImageLandmarks], key: str = "centre"
+) -> dict[str, dict[int, str]]:
+    """``{key: {z: label}}`` from a sidecar, after checking it describes exactly the slices
+    of ``records`` (the ground truth) with the same spacings."""
+    meta = read_meta(path)
+    _check_covers(path, set(meta), records)
+    labels = {}
+    for record in records:
+        entry = meta[record.z]
+        if key not in entry:
+            raise DataError(f"{path}: z={record.z} has no {key!r}")
+        spacing = entry.get("spacing")
+        if _is_number(spacing) and not math.isclose(spacing, record.spacing, rel_tol=1e-9):
+            raise DataError(
+                f"{path}: z={record.z} has spacing {spacing}, the ground truth {record.spacing}; "
+                "is it the sidecar of another split?"
+            )
+        labels[record.z] = str(entry[key])
+    return {key: labels}
+
+
+def _check_covers(source: Any, zs: set[int], records: Sequence[ImageLandmarks]) -> None:
+    truth = {record.z for record in records}
+    if zs - truth:
+        raise DataError(f"{source}: slice(s) z={_shown(zs - truth)} are not in the ground truth")
+    if truth - zs:
+        raise DataError(f"{source}: nothing for ground-truth slice(s) z={_shown(truth - zs)}")
+
+
+def _shown(zs: set[int]) -> str:
+    ordered = sorted(zs)
+    return ", ".join(map(str, ordered[:10])) + (" ..." if len(ordered) > 10 else "")
+
+
+def spacing_label(spacing: float) -> str:
+    """The group name of a spacing: 0.1 -> ``"0.1mm"``."""
+    return f"{spacing:g}mm"
+
+
+def _read_truth(path: Path) -> list[ImageLandmarks]:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (ground truth)")
+    try:
+        records = read_gt(path)
+    except ValueError as error:
+        raise DataError(str(error)) from None
+    if not records:
+        raise DataError(f"{path}: no landmarks at all")
+    for record in records:
+        if not (math.isfinite(record.spacing) and record.spacing > 0):
+            raise DataError(
+                f"{path}: z={record.z}: scale {record.spacing} is not a positive number"
+            )
+        bad = np.flatnonzero(~np.isfinite(record.points).all(axis=1))
+        if bad.size:
+            raise DataError(f"{path}: z={record.z}, landmark {LANDMARK_NAMES[bad[0]]}: not finite")
+    return records
+
+
+def evaluate_files(
+    pred_path: str | os.PathLike[str],
+    gt_path: str | os.PathLike[str],
+    groups: str | os.PathLike[str] | Groups | None = None,
+) -> Report:
+    """Score the predictions in ``pred_path`` against the ground truth in ``gt_path``.
+
+    Every ground-truth slice must be predicted, and only those. ``groups`` adds rows to the
+    per-group table besides the spacing ones: a path to a sidecar such as
+    ``train-meta.json`` (grouped by its ``centre``), or ``{name: {z: label}}``.
+    """
+    pred_path, gt_path = Path(pred_path), Path(gt_path)
+    records = _read_truth(gt_path)
+    predictions = read_predictions(pred_path)
+    _check_covers(pred_path, set(predictions), records)
+    extra: dict[str, Mapping[int, str]]
+    if groups is None:
+        extra = {}
+    elif isinstance(groups, Mapping):
+        extra = dict(groups)
+        for name, labels in extra.items():
+            _check_covers(f"groups[{name!r}]", set(labels), records)
+    else:
+        extra = meta_groups(groups, records)
+    zs = [record.z for record in records]
+    errors = radial_errors(
+        np.stack([predictions[z] for z in zs]),
+        np.stack([record.points for record in records]),
+        np.array([record.spacing for record in records]),
+    )
+    groupings = {"spacing": [spacing_label(record.spacing) for record in records]}
+    groupings.update({name: [str(labels[z]) for z in zs] for name, labels in extra.items()})
+    return Report(
+        summary=summarize(errors),
+        per_landmark=per_landmark(errors, LANDMARK_NAMES),
+        per_group=pd.concat(
+            {name: per_group(errors, labels) for name, labels in groupings.items()}, names=["by"]
+        ),
+        z=zs,
+        errors=errors,
+    )
+
+
+def _format_table(table: pd.DataFrame) -> str:
+    formatters = {
+        column: ("{:.3f}" if column in (MRE, MRE_STD) else "{:.2f}").format
+        for column in table.columns
+        if column != "images"
+    }
+    return table.to_string(formatters=formatters)
+
+
+def leaderboard_line(summary: Mapping[str, float]) -> str:
+    """``MRE 1.234 ± 0.567 mm | SDR 2.0mm 65.47% | ...``"""
+    parts = [f"MRE {summary[MRE]:.3f} ± {summary[MRE_STD]:.3f} mm"]
+    parts += [f"{name} {summary[name]:.2f}%" for name in LEADERBOARD[1:]]
+    return " | ".join(parts)
+
+
+def format_report(report: Report) -> str:
+    """The leaderboard line, then the per-landmark and per-group tables, as text."""
+    n, k = report.errors.shape
+    return "\n".join(
+        [
+            f"{n} images x {k} landmarks",
+            leaderboard_line(report.summary),
+            "",
+            "Per landmark:",
+            _format_table(report.per_landmark),
+            "",
+            "Per group:",
+            _format_table(report.per_group),
+        ]
+    )
+
+
+@click.command("evaluate")
+@click.option(
+    "--pred",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Predictions in the challenge's JSON format ('Multiple points').",
+)
+@click.option(
+    "--gt",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Ground truth in the release's format, e.g. train-gt.json.",
+)
+@click.option(
+    "--meta",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Sidecar naming each slice's centre (e.g. train-meta.json): adds per-centre rows.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document, not tables.")
+def evaluate_command(pred: str, gt: str, meta: str | None, as_json: bool) -> None:
+    """Score a prediction file with the challenge metric (MRE, SDR 2.0-4.0 mm), overall,
+    per landmark and per group of images."""
+    try:
+        report = evaluate_files(pred, gt, groups=meta)
+    except DataError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=1, allow_nan=False))
+    else:
+        click.echo(format_report(report))

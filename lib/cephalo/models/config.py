@@ -1,0 +1,367 @@
+"""One function from :class:`~cephalo.models.params.TrainParams` to a complete MMEngine config.
+
+Every setting that depends on another is derived here, once, by a small function: the target
+sigma in codec units, the head's feature-map size, the SimCC bins, the heatmap size and the
+deconvolution layers that produce it, the codec, the flip-test mode, the pipelines, the
+learning-rate schedule. Train and validation crops share one bbox padding (the public HRNet
+baseline trained at 1.0 and validated at 1.25; the kit does not).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cephalo.landmarks import mmpose_metainfo
+from cephalo.models.params import DEFAULT_SIGMA, SELECTION_RULES, TrainParams
+from cephalo.models.zoo import HRNetVariant, RTMPoseVariant, get_variant
+
+BBOX_PADDING = 1.0
+"""The bbox is the whole image; padding 1.0 frames it exactly, in training and validation."""
+SIGMA_REFERENCE_WIDTH = 256
+NATIVE_HEATMAP_STRIDE = 4  # HRNet's highest-resolution branch
+CSPNEXT_STRIDE = 32
+IMAGENET_MEAN = [123.675, 116.28, 103.53]
+IMAGENET_STD = [58.395, 57.12, 57.375]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where a run's data is: COCO files (subsets of a prepared dataset) and its images."""
+
+    image_dir: Path
+    train_ann: Path
+    val_ann: Path | None
+    landmark_names: tuple[str, ...]
+
+
+# ------------------------------------------------------------------ derived settings
+
+
+def sigma_input_px(params: TrainParams) -> float:
+    """The target Gaussian's std in pixels of this run's model input."""
+    sigma = params.sigma if params.sigma is not None else DEFAULT_SIGMA[params.family]
+    return sigma * params.input_size[0] / SIGMA_REFERENCE_WIDTH
+
+
+def simcc_split_ratio(params: TrainParams) -> float:
+    return params.simcc_split_ratio if params.simcc_split_ratio is not None else 2.0
+
+
+def heatmap_stride(params: TrainParams) -> int:
+    return params.heatmap_stride if params.heatmap_stride is not None else NATIVE_HEATMAP_STRIDE
+
+
+def heatmap_size(params: TrainParams) -> tuple[int, int]:
+    stride = heatmap_stride(params)
+    return (params.input_size[0] // stride, params.input_size[1] // stride)
+
+
+def codec(params: TrainParams) -> dict[str, Any]:
+    """The keypoint codec: targets for training, decoding for prediction."""
+    if params.family == "rtmpose":
+        ratio = simcc_split_ratio(params)
+        sigma_bins = sigma_input_px(params) * ratio
+        return dict(
+            type="SimCCLabel",
+            input_size=params.input_size,
+            sigma=(sigma_bins, sigma_bins),
+            simcc_split_ratio=ratio,
+            normalize=False,
+            use_dark=False,
+        )
+    sigma_heatmap = sigma_input_px(params) / heatmap_stride(params)
+    if (params.codec or "msra") == "udp":
+        return dict(
+            type="UDPHeatmap",
+            input_size=params.input_size,
+            heatmap_size=heatmap_size(params),
+            sigma=sigma_heatmap,
+        )
+    return dict(
+        type="MSRAHeatmap",
+        input_size=params.input_size,
+        heatmap_size=heatmap_size(params),
+        sigma=sigma_heatmap,
+        unbiased=True,
+    )
+
+
+def uses_udp(params: TrainParams) -> bool:
+    return params.family == "hrnet" and params.codec == "udp"
+
+
+def test_cfg(params: TrainParams) -> dict[str, Any]:
+    if params.family == "rtmpose":
+        return dict(flip_test=params.flip_test)
+    # MSRA heatmaps of a flipped image are off by one pixel; UDP's are not.
+    return dict(flip_test=params.flip_test, flip_mode="heatmap", shift_heatmap=not uses_udp(params))
+
+
+def backbone(params: TrainParams) -> dict[str, Any]:
+    variant = get_variant(params.model)
+    if isinstance(variant, RTMPoseVariant):
+        return dict(
+            type="CSPNeXt",
+            arch="P5",
+            expand_ratio=0.5,
+            deepen_factor=variant.deepen_factor,
+            widen_factor=variant.widen_factor,
+            out_indices=(4,),
+            channel_attention=True,
+            norm_cfg=dict(type="BN"),
+            act_cfg=dict(type="SiLU"),
+        )
+    assert isinstance(variant, HRNetVariant)
+    channels, blocks = variant.branch_channels, variant.num_blocks
+
+    def stage(n_branches: int, block: str = "BASIC") -> dict[str, Any]:
+        return dict(
+            num_modules=1,
+            num_branches=n_branches,
+            block=block,
+            num_blocks=(blocks,) * n_branches,
+            num_channels=channels[:n_branches],
+        )
+
+    extra = dict(
+        stage1=dict(
+            num_modules=1,
+            num_branches=1,
+            block="BOTTLENECK",
+            num_blocks=(blocks,),
+            num_channels=(variant.stem_channels,),
+        ),
+        stage2=stage(2),
+        stage3=stage(3),
+        stage4=stage(4),
+    )
+    return dict(type="HRNet", in_channels=3, extra=extra)
+
+
+def head(params: TrainParams, n_landmarks: int) -> dict[str, Any]:
+    variant = get_variant(params.model)
+    if isinstance(variant, RTMPoseVariant):
+        return dict(
+            type="RTMCCHead",
+            in_channels=variant.out_channels,
+            out_channels=n_landmarks,
+            input_size=params.input_size,
+            in_featuremap_size=tuple(side // CSPNEXT_STRIDE for side in params.input_size),
+            simcc_split_ratio=simcc_split_ratio(params),
+            final_layer_kernel_size=variant.final_layer_kernel_size,
+            gau_cfg=dict(
+                hidden_dims=variant.gau_hidden_dims,
+                s=variant.gau_s,
+                expansion_factor=2,
+                dropout_rate=0.0,
+                drop_path=0.0,
+                act_fn="SiLU",
+                use_rel_bias=False,
+                pos_enc=False,
+            ),
+            loss=dict(type="KLDiscretLoss", use_target_weight=True, beta=10.0, label_softmax=True),
+            decoder=codec(params),
+        )
+    assert isinstance(variant, HRNetVariant)
+    # Each stride-2 deconvolution doubles the resolution of HRNet's stride-4 output.
+    n_deconv = int(math.log2(NATIVE_HEATMAP_STRIDE // heatmap_stride(params)))
+    return dict(
+        type="HeatmapHead",
+        in_channels=variant.width,
+        out_channels=n_landmarks,
+        deconv_out_channels=(variant.width,) * n_deconv or None,
+        deconv_kernel_sizes=(4,) * n_deconv or None,
+        loss=dict(type="KeypointMSELoss", use_target_weight=True),
+        decoder=codec(params),
+    )
+
+
+def model(params: TrainParams, n_landmarks: int) -> dict[str, Any]:
+    config = dict(
+        type="TopdownPoseEstimator",
+        data_preprocessor=dict(
+            type="PoseDataPreprocessor", mean=IMAGENET_MEAN, std=IMAGENET_STD, bgr_to_rgb=True
+        ),
+        backbone=backbone(params),
+        head=head(params, n_landmarks),
+        test_cfg=test_cfg(params),
+    )
+    if params.pretrained:
+        config["init_cfg"] = dict(type="Pretrained", checkpoint=params.pretrained)
+    return config
+
+
+def augmentations(params: TrainParams) -> list[dict[str, Any]]:
+    """Training-only transforms, scaled by ``params.augmentation`` (1 = the winner's)."""
+    transforms: list[dict[str, Any]] = []
+    if params.flip:
+        transforms.append(dict(type="RandomFlip", direction="horizontal"))
+    strength = params.augmentation
+    if strength > 0:
+        transforms += [
+            dict(
+                type="RandomBBoxTransform",
+                shift_factor=0.16 * strength,
+                shift_prob=0.3,
+                scale_factor=(1 - 0.5 * strength, 1 + 0.5 * strength),
+                scale_prob=1.0,
+                rotate_factor=80.0 * strength,
+                rotate_prob=0.6,
+            ),
+            # Exposure and contrast differ between centres. X-rays have no colour to jitter:
+            # saturation stays, and a hue shift leaves grey pixels grey (0 is not accepted).
+            dict(
+                type="PhotometricDistortion",
+                brightness_delta=int(32 * strength),
+                contrast_range=(1 - 0.5 * strength, 1 + 0.5 * strength),
+                saturation_range=(1.0, 1.0),
+                hue_delta=1,
+            ),
+        ]
+    return transforms
+
+
+def pipelines(params: TrainParams) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train, validation) pipelines: the same crop, the same affine, augmentation only in
+    training."""
+    load = [dict(type="LoadImage"), dict(type="GetBBoxCenterScale", padding=BBOX_PADDING)]
+    affine = dict(type="TopdownAffine", input_size=params.input_size, use_udp=uses_udp(params))
+    train = [
+        *load,
+        *augmentations(params),
+        affine,
+        dict(type="GenerateTarget", encoder=codec(params)),
+        dict(type="PackPoseInputs"),
+    ]
+    val = [*load, affine, dict(type="PackPoseInputs")]
+    return train, val
+
+
+def param_schedulers(params: TrainParams) -> list[dict[str, Any]]:
+    schedulers: list[dict[str, Any]] = []
+    warmup = min(params.warmup_epochs, params.epochs)
+    if warmup > 0:
+        schedulers.append(
+            dict(
+                type="LinearLR",
+                start_factor=1e-3,
+                by_epoch=True,
+                begin=0,
+                end=warmup,
+                convert_to_iter_based=True,
+            )
+        )
+    if params.schedule == "cosine":
+        schedulers.append(
+            dict(
+                type="CosineAnnealingLR",
+                eta_min=params.lr * 0.01,
+                by_epoch=True,
+                begin=0,
+                end=params.epochs,
+                convert_to_iter_based=True,
+            )
+        )
+    return schedulers
+
+
+def hooks(params: TrainParams, validating: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(default hooks, custom hooks): the best checkpoint by the chosen metric, early stop."""
+    rule = SELECTION_RULES[params.select_by]
+    checkpoint = dict(type="CheckpointHook", interval=params.val_interval, max_keep_ckpts=1)
+    if validating:
+        checkpoint.update(save_best=params.select_by, rule=rule)
+    default = dict(
+        checkpoint=checkpoint,
+        logger=dict(type="LoggerHook", interval=10),
+        visualization=dict(type="PoseVisualizationHook", enable=False),
+    )
+    custom = []
+    if validating and params.early_stop_patience:
+        custom.append(
+            dict(
+                type="EarlyStoppingHook",
+                monitor=params.select_by,
+                rule=rule,
+                patience=params.early_stop_patience,
+            )
+        )
+    return default, custom
+
+
+def dist_backend(params: TrainParams) -> str:
+    """NCCL between GPUs, gloo between CPU processes."""
+    import torch
+
+    return "nccl" if params.device == "auto" and torch.cuda.is_available() else "gloo"
+
+
+# ------------------------------------------------------------------------ the config
+
+
+def build_config(params: TrainParams, data: DataSpec, work_dir: Path) -> dict[str, Any]:
+    """The complete MMEngine config of one training run."""
+    train_pipeline, val_pipeline = pipelines(params)
+    metainfo = mmpose_metainfo(data.landmark_names)
+
+    def dataset(ann_file: Path, pipeline: list[dict[str, Any]], test_mode: bool) -> dict:
+        return dict(
+            type="CocoDataset",
+            data_root="",
+            data_mode="topdown",
+            ann_file=str(ann_file),
+            data_prefix=dict(img=f"{data.image_dir}/"),
+            metainfo=metainfo,
+            pipeline=pipeline,
+            test_mode=test_mode,
+        )
+
+    def loader(ann_file: Path, pipeline: list[dict[str, Any]], train: bool) -> dict:
+        return dict(
+            batch_size=params.batch_size,
+            num_workers=params.num_workers,
+            persistent_workers=params.num_workers > 0,
+            drop_last=False,
+            sampler=dict(type="DefaultSampler", shuffle=train),
+            dataset=dataset(ann_file, pipeline, test_mode=not train),
+        )
+
+    validating = data.val_ann is not None
+    default_hooks, custom_hooks = hooks(params, validating)
+    config: dict[str, Any] = dict(
+        default_scope="mmpose",
+        custom_imports=dict(imports=["cephalo.mm_metric"], allow_failed_imports=False),
+        work_dir=str(work_dir),
+        model=model(params, len(data.landmark_names)),
+        train_dataloader=loader(data.train_ann, train_pipeline, train=True),
+        train_cfg=dict(by_epoch=True, max_epochs=params.epochs, val_interval=params.val_interval),
+        optim_wrapper=dict(
+            optimizer=dict(type="AdamW", lr=params.lr, weight_decay=params.weight_decay),
+            paramwise_cfg=dict(norm_decay_mult=0, bias_decay_mult=0, bypass_duplicate=True),
+        ),
+        param_scheduler=param_schedulers(params),
+        default_hooks=default_hooks,
+        custom_hooks=custom_hooks,
+        env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend=dist_backend(params))),
+        vis_backends=[dict(type="LocalVisBackend")],
+        visualizer=dict(
+            type="PoseLocalVisualizer",
+            vis_backends=[dict(type="LocalVisBackend")],
+            name="visualizer",
+        ),
+        log_processor=dict(type="LogProcessor", window_size=10, by_epoch=True),
+        log_level="INFO",
+        randomness=dict(seed=params.seed),
+        load_from=None,
+        resume=False,
+    )
+    if validating:
+        config.update(
+            val_dataloader=loader(data.val_ann, val_pipeline, train=False),
+            val_cfg=dict(),
+            val_evaluator=dict(type="CephalometricMetric", ann_file=str(data.val_ann)),
+        )
+    return config

@@ -1,0 +1,132 @@
+"""The training parameters a notebook, an experiment spec or a tuning trial may set.
+
+One typed, validated model: unknown names are rejected (a misspelled papermill parameter is
+an error, not a silently ignored value) and so are settings that do not fit the model family
+(a SimCC split ratio for HRNet, a heatmap codec for RTMPose).
+
+**The sigma convention.** ``sigma`` is the standard deviation of the target Gaussian in
+pixels of a model input 256 pixels wide: at ``input_size`` (512, 512) a sigma of 3 is 6 input
+pixels, 12 SimCC bins at split ratio 2, or 1.5 heatmap pixels at stride 4. The whole image
+is the model's input, so one value means the same anatomical extent at every input size,
+split ratio and heatmap stride, and Optuna can tune it independently of them. For reference,
+the organisers' baselines used 3 (RTMPose-m, 512 px, SimCC sigma 12) and 4 (HRNet, 512 px,
+heatmap sigma 2 at stride 4); the challenge winner 1.5 (sigma 6 at 1024 px, stride 1).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cephalo.models.zoo import get_variant
+
+DEFAULT_SIGMA = {"rtmpose": 3.0, "hrnet": 4.0}
+SELECTION_RULES = {
+    "MRE": "less",
+    "SDR 2.0mm": "greater",
+    "SDR 2.5mm": "greater",
+    "SDR 3.0mm": "greater",
+    "SDR 4.0mm": "greater",
+}
+
+
+class TrainParams(BaseModel):
+    """Everything that decides how one model is trained and evaluated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = "rtmpose-t"
+    input_size: tuple[int, int] = (256, 256)
+    """Model input (width, height); multiples of 32."""
+    sigma: float | None = Field(default=None, gt=0)
+    """Target Gaussian std, in pixels of a 256-px-wide input (see the module docstring);
+    None: the family default."""
+    simcc_split_ratio: float | None = Field(default=None, gt=0)
+    """RTMPose only: SimCC bins per input pixel (default 2.0)."""
+    codec: Literal["msra", "udp"] | None = None
+    """HRNet only: ``msra`` (decoded with DARK, unbiased) or ``udp``; default ``msra``."""
+    heatmap_stride: Literal[1, 2, 4] | None = None
+    """HRNet only: input pixels per heatmap pixel (4: HRNet's native output; 2 and 1 add
+    deconvolution layers); default 4."""
+    epochs: int = Field(default=30, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=0.05, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: float = Field(default=1.0, ge=0)
+    augmentation: float = Field(default=0.5, ge=0, le=1)
+    """Strength of geometric and photometric augmentation: 0 none, 1 the challenge winner's
+    (scale 0.5-1.5, rotation up to 80 degrees)."""
+    flip: bool = True
+    """Random horizontal flips while training (identity flip indices)."""
+    flip_test: bool = True
+    """Average each prediction with that of the mirrored image."""
+    val_interval: int = Field(default=1, ge=1)
+    select_by: Literal["MRE", "SDR 2.0mm", "SDR 2.5mm", "SDR 3.0mm", "SDR 4.0mm"] = "MRE"
+    """Metric that picks the best checkpoint (and drives early stopping)."""
+    early_stop_patience: int | None = Field(default=None, ge=1)
+    """Validation rounds without improvement before stopping; None: never stop early."""
+    seed: int = 0
+    device: Literal["auto", "cpu"] = "auto"
+    """``auto``: a GPU when there is one; ``cpu`` hides GPUs from this process."""
+    num_workers: int = Field(default=2, ge=0)
+    pretrained: str | None = None
+    """A local checkpoint to initialise from (nothing is downloaded)."""
+    save_raw: bool = False
+    """Also save SimCC vectors / heatmaps with the predictions (distribution-level fusion)."""
+
+    @property
+    def family(self) -> str:
+        return get_variant(self.model).family
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        get_variant(name)
+        return name
+
+    @field_validator("input_size")
+    @classmethod
+    def _multiple_of_32(cls, size: tuple[int, int]) -> tuple[int, int]:
+        if any(side < 64 or side % 32 for side in size):
+            raise ValueError(f"input_size sides must be multiples of 32, >= 64; got {size}")
+        return size
+
+    @field_validator("pretrained")
+    @classmethod
+    def _local_checkpoint(cls, path: str | None) -> str | None:
+        if path is not None and not Path(path).is_file():
+            raise ValueError(
+                f"pretrained checkpoint {path} does not exist (only local files are used)"
+            )
+        return path
+
+    @model_validator(mode="after")
+    def _fits_the_family(self) -> TrainParams:
+        only = {"rtmpose": ["simcc_split_ratio"], "hrnet": ["codec", "heatmap_stride"]}
+        for family, names in only.items():
+            for name in names:
+                if self.family != family and getattr(self, name) is not None:
+                    raise ValueError(f"{name} applies to {family} models only, not {self.model}")
+        return self
+
+
+def parse_params(values: dict[str, Any]) -> TrainParams:
+    """Validate raw parameters (from papermill, YAML or Optuna) into :class:`TrainParams`,
+    with one readable line per problem."""
+    try:
+        return TrainParams(**values)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            where = ".".join(str(part) for part in item["loc"]) or "parameters"
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                close = difflib.get_close_matches(where, TrainParams.model_fields, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                message = f"unknown parameter; {hint}(known: {', '.join(TrainParams.model_fields)})"
+            problems.append(f"{where}: {message}")
+        raise ValueError("invalid training parameters:\n  " + "\n  ".join(problems)) from None

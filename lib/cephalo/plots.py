@@ -1,0 +1,63 @@
+"""Figures and tables of training runs, for notebooks: each function takes a run's files or
+results and returns a matplotlib Figure or a pandas DataFrame."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from cephalo.metrics import MRE, THRESHOLDS_MM, sdr_name
+
+LEADERBOARD = [MRE, *(sdr_name(t) for t in THRESHOLDS_MM)]
+
+
+def read_scalars(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    """Everything MMEngine logged as scalars (loss, learning rate, validation metrics), one
+    row per logged step, from every ``scalars.json`` under the run's work dir."""
+    rows = []
+    for path in sorted(Path(run_dir).glob("train/*/vis_data/scalars.json")):
+        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return pd.DataFrame(rows)
+
+
+def training_curves(run_dir: str | os.PathLike[str]) -> plt.Figure:
+    """Training loss per iteration and, when the run validated, MRE per epoch."""
+    scalars = read_scalars(run_dir)
+    validated = MRE in scalars
+    figure, axes = plt.subplots(
+        1, 2 if validated else 1, figsize=(11 if validated else 6, 3.5), squeeze=False
+    )
+    train = scalars.dropna(subset=["loss"]) if "loss" in scalars else scalars.iloc[:0]
+    axes[0, 0].plot(train["step"], train["loss"])
+    axes[0, 0].set(title="training loss", xlabel="iteration", ylabel="loss", yscale="log")
+    if validated:
+        val = scalars.dropna(subset=[MRE])
+        axes[0, 1].plot(val["step"], val[MRE], marker="o")
+        axes[0, 1].set(title="held-out MRE", xlabel="epoch", ylabel="MRE (mm)")
+    figure.tight_layout()
+    return figure
+
+
+def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """The run's leaderboard metrics beside the mean-shape baseline's."""
+    rows = {"model": {k: metrics[k] for k in LEADERBOARD}}
+    if "mean_shape_baseline" in metrics:
+        rows["mean-shape baseline"] = {k: metrics["mean_shape_baseline"][k] for k in LEADERBOARD}
+    return pd.DataFrame(rows).T.round(3)
+
+
+def per_landmark_errors(metrics: dict[str, Any]) -> plt.Figure:
+    """MRE per landmark as bars, with the pooled MRE as a line."""
+    per_landmark = pd.Series(metrics["per_landmark"])
+    figure, axis = plt.subplots(figsize=(11, 3.5))
+    axis.bar(per_landmark.index, per_landmark.values, color="tab:blue")
+    axis.axhline(metrics[MRE], color="tab:red", linestyle="--", label=f"MRE {metrics[MRE]:.2f} mm")
+    axis.set(title="error per landmark", xlabel="landmark", ylabel="MRE (mm)")
+    axis.legend()
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,141 @@
+"""Batched prediction with a trained MMPose model: the kit's one inference path.
+
+MMPose's ``inference_topdown`` handles one image per call; this runs the model's own
+validation pipeline (the same crop and affine as in training) over batches, and returns
+:class:`~cephalo.predictions.Predictions`: coordinates in original-image pixels, confidences,
+the crop geometry and, on request, the raw SimCC vectors or heatmaps.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+import numpy as np
+import torch
+
+from cephalo.checkpoints import use_safe_checkpoint_loader
+from cephalo.predictions import Predictions
+
+
+def load_model(config: dict[str, Any], checkpoint: str | os.PathLike[str], device: str = "cpu"):
+    """The run's model with the checkpoint's weights, in eval mode."""
+    from mmengine.config import Config
+    from mmpose.apis import init_model
+
+    use_safe_checkpoint_loader()
+    return init_model(Config(config), str(checkpoint), device=device)
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def predict_images(
+    model: torch.nn.Module,
+    pipeline: list[dict[str, Any]],
+    images: Iterable[tuple[int, np.ndarray, float]],
+    batch_size: int = 8,
+    save_raw: bool = False,
+) -> Predictions:
+    """Predict ``(image_id, BGR image, spacing)`` items in batches.
+
+    The bbox is the whole image, as MMPose's COCO loader makes it from the prepared
+    annotations (x1, y1, x2, y2 = 0, 0, w - 1, h - 1), so prediction sees exactly the crops
+    validation saw.
+    """
+    from mmcv.transforms import Compose
+    from mmengine.dataset import pseudo_collate
+
+    transform = Compose(pipeline)
+    model.test_cfg = dict(model.test_cfg, output_heatmaps=save_raw)
+    columns: dict[str, list[Any]] = {
+        key: []
+        for key in (
+            "image_id",
+            "coords",
+            "confidence",
+            "spacing",
+            "image_size",
+            "input_center",
+            "input_scale",
+        )
+    }
+    raw: dict[str, list[np.ndarray]] = {}
+    input_size = None
+    model.eval()
+    for batch in _batches(images, batch_size):
+        inputs = []
+        for image_id, image, _ in batch:
+            height, width = image.shape[:2]
+            info = dict(
+                img=image,
+                img_id=image_id,
+                id=image_id,
+                bbox=np.array([[0, 0, width - 1, height - 1]], np.float32),
+                bbox_score=np.ones(1, np.float32),
+                **model.dataset_meta,
+            )
+            inputs.append(transform(info))
+        with torch.no_grad():
+            samples = model.test_step(pseudo_collate(inputs))
+        for (image_id, image, spacing), sample in zip(batch, samples, strict=True):
+            instances = sample.pred_instances
+            columns["image_id"].append(image_id)
+            columns["coords"].append(np.asarray(instances.keypoints[0], np.float64))
+            columns["confidence"].append(np.asarray(instances.keypoint_scores[0], np.float32))
+            columns["spacing"].append(spacing)
+            columns["image_size"].append(image.shape[1::-1])
+            columns["input_center"].append(sample.metainfo["input_center"])
+            columns["input_scale"].append(sample.metainfo["input_scale"])
+            input_size = sample.metainfo["input_size"]
+            if save_raw:
+                for key, value in _raw_outputs(sample).items():
+                    raw.setdefault(key, []).append(value)
+    if not columns["image_id"]:
+        raise ValueError("no images to predict")
+    return Predictions(
+        image_id=np.asarray(columns["image_id"], np.int64),
+        coords=np.stack(columns["coords"]),
+        confidence=np.stack(columns["confidence"]),
+        spacing=np.asarray(columns["spacing"], np.float64),
+        image_size=np.asarray(columns["image_size"], np.int64),
+        input_center=np.asarray(columns["input_center"], np.float64),
+        input_scale=np.asarray(columns["input_scale"], np.float64),
+        input_size=np.asarray(input_size, np.int64),
+        raw={key: np.stack(values) for key, values in raw.items()},
+    )
+
+
+def stack_images(
+    stack: str | os.PathLike[str], gt: str | os.PathLike[str] | None = None
+) -> Iterator[tuple[int, np.ndarray, float]]:
+    """(z, BGR image with its padding cropped, spacing) for each slice of a release stack,
+    read one slice at a time; the spacing comes from ``gt`` when given, else NaN."""
+    import cv2
+
+    from cephalo.data.release import read_gt, read_slice, stack_info, unpadded_size
+
+    spacing = {record.z: record.spacing for record in read_gt(gt)} if gt else {}
+    n_slices, _, _ = stack_info(stack)
+    for k in range(n_slices):
+        image = read_slice(stack, k)
+        height, width = unpadded_size(image)
+        bgr = cv2.cvtColor(image[:height, :width], cv2.COLOR_RGB2BGR)
+        yield k + 1, bgr, spacing.get(k + 1, float("nan"))
+
+
+def _raw_outputs(sample: Any) -> dict[str, np.ndarray]:
+    """SimCC vectors or heatmaps of one sample, whichever its head produced."""
+    instances = sample.pred_instances
+    if "keypoint_x_labels" in instances:
+        return dict(
+            simcc_x=np.asarray(instances.keypoint_x_labels[0]),
+            simcc_y=np.asarray(instances.keypoint_y_labels[0]),
+        )
+    heatmaps = sample.pred_fields.heatmaps
+    return dict(heatmaps=heatmaps.cpu().numpy() if torch.is_tensor(heatmaps) else heatmaps)

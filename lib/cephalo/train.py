@@ -1,0 +1,190 @@
+"""One training run: one model on one fold, leaving behind what tuning and fusion need.
+
+A run folder holds::
+
+    params.json            the validated parameters, defaults filled in
+    config.py              the complete MMEngine config (reproduces the run on its own)
+    data/train.json        the fold's training images (COCO subset of the prepared dataset)
+    data/val.json          its held-out images (absent for a full fit)
+    train/                 MMEngine's work dir: logs, scalars, the best checkpoint
+    predictions/oof.npz    held-out predictions (cephalo.predictions format)
+    predictions/test.npz   test-stack predictions, when a test stack is given
+    metrics.json           MRE / SDR on the held-out fold, per landmark, and the mean-shape
+                           baseline's figures for comparison
+
+``fold=None`` trains on every image (a full fit for the final submission) and skips
+validation. Notebooks call :func:`run_fold`; nothing here depends on being in one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from cephalo.baselines import mean_shape
+from cephalo.data.prepared import PreparedImage, load_folds, load_images, read_manifest
+from cephalo.metrics import per_landmark, radial_errors, summarize
+from cephalo.models.config import DataSpec, build_config, pipelines
+from cephalo.models.params import TrainParams, parse_params
+from cephalo.predictions import Predictions
+
+PARAMS = "params.json"
+CONFIG = "config.py"
+METRICS = "metrics.json"
+OOF = "predictions/oof.npz"
+TEST = "predictions/test.npz"
+
+
+def fold_split(dataset_dir: Path, fold: int | None) -> tuple[list[int], list[int]]:
+    """(training image ids, held-out image ids) of ``fold``; None holds out nothing."""
+    folds = load_folds(dataset_dir)
+    if fold is None:
+        return folds["image_id"].tolist(), []
+    if fold not in set(folds["fold"]):
+        raise ValueError(
+            f"fold {fold} does not exist in {dataset_dir} (folds: {sorted(set(folds['fold']))})"
+        )
+    held_out = folds["fold"] == fold
+    return folds.loc[~held_out, "image_id"].tolist(), folds.loc[held_out, "image_id"].tolist()
+
+
+def write_subset(dataset_dir: Path, image_ids: Sequence[int], path: Path) -> Path:
+    """The prepared dataset's COCO annotations restricted to ``image_ids``."""
+    coco = json.loads((dataset_dir / "annotations.json").read_text())
+    keep = set(image_ids)
+    subset = dict(
+        coco,
+        images=[i for i in coco["images"] if i["id"] in keep],
+        annotations=[a for a in coco["annotations"] if a["image_id"] in keep],
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(subset))
+    return path
+
+
+def use_device(params: TrainParams) -> None:
+    """Hide GPUs when the parameters ask for the CPU (before torch first looks for them)."""
+    if params.device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+
+def best_checkpoint(work_dir: Path) -> Path:
+    """The checkpoint the run keeps: the best by the selection metric, else the last."""
+    best = sorted(work_dir.glob("best_*.pth"), key=lambda p: p.stat().st_mtime)
+    if best:
+        return best[-1]
+    last = sorted(work_dir.glob("epoch_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
+    if not last:
+        raise FileNotFoundError(f"no checkpoint in {work_dir}")
+    return last[-1]
+
+
+def prepared_images(
+    dataset_dir: Path, images: Sequence[PreparedImage]
+) -> Iterator[tuple[int, np.ndarray, float]]:
+    """(image id, BGR pixels, spacing), read one at a time."""
+    for image in images:
+        pixels = cv2.imread(str(dataset_dir / "images" / image.file_name), cv2.IMREAD_COLOR)
+        yield image.image_id, pixels, image.spacing
+
+
+def score(
+    predictions: Predictions, truth: Sequence[PreparedImage], names: Sequence[str]
+) -> dict[str, Any]:
+    """The leaderboard metrics of ``predictions`` against ``truth`` (same image order)."""
+    gt = np.stack([image.points for image in truth])
+    spacing = np.array([image.spacing for image in truth])
+    errors = radial_errors(predictions.coords, gt, spacing)
+    table = per_landmark(errors, names)
+    return dict(
+        summarize(errors), n_images=len(truth), per_landmark=table["MRE"].round(4).to_dict()
+    )
+
+
+def run_fold(
+    params: TrainParams | dict[str, Any],
+    dataset_dir: str | os.PathLike[str],
+    fold: int | None,
+    run_dir: str | os.PathLike[str],
+    test_images: Iterable[tuple[int, np.ndarray, float]] | None = None,
+) -> dict[str, Any]:
+    """Train ``params`` on ``fold`` of a prepared dataset into ``run_dir``; predict the
+    held-out images and ``test_images`` (id, BGR image, spacing); return the fold metrics."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner, load_checkpoint
+
+    import cephalo.mm_metric  # noqa: F401  (registers the metric; the dumped config
+
+    # names it in custom_imports for Config.fromfile, which a dict config skips)
+    from cephalo.checkpoints import use_safe_checkpoint_loader
+
+    params = params if isinstance(params, TrainParams) else parse_params(params)
+    use_device(params)
+    dataset_dir, run_dir = Path(dataset_dir), Path(run_dir)
+    names = tuple(read_manifest(dataset_dir)["landmarks"])
+    train_ids, val_ids = fold_split(dataset_dir, fold)
+    data = DataSpec(
+        image_dir=dataset_dir / "images",
+        train_ann=write_subset(dataset_dir, train_ids, run_dir / "data" / "train.json"),
+        val_ann=write_subset(dataset_dir, val_ids, run_dir / "data" / "val.json")
+        if val_ids
+        else None,
+        landmark_names=names,
+    )
+    config = build_config(params, data, work_dir=run_dir / "train")
+    (run_dir / PARAMS).write_text(params.model_dump_json(indent=1) + "\n")
+    Config(config).dump(str(run_dir / CONFIG))
+
+    use_safe_checkpoint_loader()
+    runner = Runner.from_cfg(Config(config))
+    runner.train()
+    model = runner.model
+    load_checkpoint(model, str(best_checkpoint(run_dir / "train")), map_location="cpu")
+    model.dataset_meta = dict(runner.train_dataloader.dataset.metainfo)  # flip indices
+    _, predict_pipeline = pipelines(params)
+
+    metrics: dict[str, Any] = dict(fold=fold, model=params.model)
+    if val_ids:
+        images = {image.image_id: image for image in load_images(dataset_dir)}
+        held_out = [images[i] for i in val_ids]
+        oof = _predict(model, predict_pipeline, prepared_images(dataset_dir, held_out), params)
+        oof.save(run_dir / OOF)
+        metrics.update(score(oof, held_out, names))
+        baseline = Predictions(
+            **{
+                **oof.__dict__,
+                "coords": mean_shape([images[i] for i in train_ids], held_out),
+                "raw": {},
+            }
+        )
+        metrics["mean_shape_baseline"] = {
+            key: value
+            for key, value in score(baseline, held_out, names).items()
+            if key != "per_landmark"
+        }
+    if test_images is not None:
+        _predict(model, predict_pipeline, test_images, params).save(run_dir / TEST)
+    _write_json(run_dir / METRICS, metrics)
+    return metrics
+
+
+def _predict(
+    model: Any, pipeline: list[dict[str, Any]], images: Any, params: TrainParams
+) -> Predictions:
+    from cephalo.predict import predict_images
+
+    return predict_images(
+        model, pipeline, images, batch_size=params.batch_size, save_raw=params.save_raw
+    )
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,155 @@
+"""The model zoo and the config builder: every derived field follows from the parameters,
+every variant builds and produces outputs of the derived shapes, bad parameters are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from cephalo.models import config as cfg
+from cephalo.models.params import TrainParams, parse_params
+from cephalo.models.zoo import VARIANTS
+
+DATA = cfg.DataSpec(
+    image_dir=Path("/data/images"),
+    train_ann=Path("/data/train.json"),
+    val_ann=Path("/data/val.json"),
+    landmark_names=tuple("abcdefghij"),
+)
+
+
+def build_model(params: TrainParams, n_landmarks: int = 10):
+    from mmpose.registry import MODELS
+    from mmpose.utils import register_all_modules
+
+    register_all_modules()
+    return MODELS.build(cfg.model(params, n_landmarks)).eval()
+
+
+def test_sigma_means_the_same_at_every_size():
+    # The organisers' RTMPose-m baseline: 512 px, SimCC sigma 12 at split ratio 2.
+    rtm = parse_params(dict(model="rtmpose-m", input_size=(512, 512), sigma=3.0))
+    assert cfg.codec(rtm)["sigma"] == (12.0, 12.0)
+    # Their HRNet baseline: 512 px, heatmap sigma 2 at stride 4.
+    hrnet = parse_params(dict(model="hrnet-w32", input_size=(512, 512), sigma=4.0))
+    assert cfg.codec(hrnet)["sigma"] == 2.0
+    # Same sigma, other size / stride / ratio: the same extent relative to the image.
+    for params in [
+        dict(model="rtmpose-m", input_size=(256, 256), sigma=3.0, simcc_split_ratio=3.0),
+        dict(model="hrnet-w32", input_size=(1024, 1024), sigma=3.0, heatmap_stride=1),
+    ]:
+        params = parse_params(params)
+        assert cfg.sigma_input_px(params) / params.input_size[0] == pytest.approx(3.0 / 256)
+    assert (
+        cfg.codec(
+            parse_params(
+                dict(model="hrnet-w32", input_size=(1024, 1024), sigma=1.5, heatmap_stride=1)
+            )
+        )["sigma"]
+        == 6.0
+    )  # the winner's
+
+
+def test_family_defaults():
+    assert cfg.codec(TrainParams(model="rtmpose-t"))["simcc_split_ratio"] == 2.0
+    hrnet = cfg.codec(TrainParams(model="hrnet-w18"))
+    assert hrnet["type"] == "MSRAHeatmap" and hrnet["unbiased"] is True  # DARK decoding
+    assert hrnet["heatmap_size"] == (64, 64)
+
+
+def test_udp_changes_codec_affine_and_flip_test_together():
+    params = TrainParams(model="hrnet-w18", codec="udp")
+    assert cfg.codec(params)["type"] == "UDPHeatmap"
+    train, val = cfg.pipelines(params)
+    assert all(t["use_udp"] for t in train + val if t["type"] == "TopdownAffine")
+    assert cfg.test_cfg(params)["shift_heatmap"] is False
+    assert cfg.test_cfg(TrainParams(model="hrnet-w18"))["shift_heatmap"] is True
+
+
+def test_train_and_validation_crop_alike():
+    train, val = cfg.pipelines(TrainParams(augmentation=1.0))
+    crops = [t for t in train + val if t["type"] == "GetBBoxCenterScale"]
+    assert len(crops) == 2 and crops[0] == crops[1]
+    assert [t["type"] for t in val] == [
+        "LoadImage",
+        "GetBBoxCenterScale",
+        "TopdownAffine",
+        "PackPoseInputs",
+    ]
+    rotate = next(t for t in train if t["type"] == "RandomBBoxTransform")
+    assert rotate["rotate_factor"] == 80.0 and rotate["scale_factor"] == (0.5, 1.5)
+
+
+def test_flip_switches():
+    plain = TrainParams(flip=False, augmentation=0.0, flip_test=False)
+    train, _ = cfg.pipelines(plain)
+    assert [t["type"] for t in train] == [
+        "LoadImage",
+        "GetBBoxCenterScale",
+        "TopdownAffine",
+        "GenerateTarget",
+        "PackPoseInputs",
+    ]
+    assert cfg.test_cfg(plain) == {"flip_test": False}
+    assert any(t["type"] == "RandomFlip" for t in cfg.pipelines(TrainParams())[0])
+
+
+def test_config_selects_and_stops_by_the_chosen_metric():
+    params = TrainParams(select_by="SDR 2.0mm", early_stop_patience=3)
+    config = cfg.build_config(params, DATA, Path("/work"))
+    assert config["default_hooks"]["checkpoint"]["save_best"] == "SDR 2.0mm"
+    assert config["default_hooks"]["checkpoint"]["rule"] == "greater"
+    assert config["custom_hooks"] == [
+        dict(type="EarlyStoppingHook", monitor="SDR 2.0mm", rule="greater", patience=3)
+    ]
+    assert config["val_evaluator"]["ann_file"] == "/data/val.json"
+    assert config["model"]["head"]["out_channels"] == 10
+    full_fit = cfg.build_config(
+        params,
+        cfg.DataSpec(DATA.image_dir, DATA.train_ann, None, DATA.landmark_names),
+        Path("/work"),
+    )
+    assert "val_dataloader" not in full_fit and "save_best" not in str(full_fit)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (dict(modle="rtmpose-t"), r"modle: unknown parameter; did you mean 'model'"),
+        (dict(model="rtmpose-x"), r"unknown model 'rtmpose-x'. Did you mean 'rtmpose-t'"),
+        (dict(model="hrnet-w32", simcc_split_ratio=2.0), r"simcc_split_ratio applies to rtmpose"),
+        (dict(model="rtmpose-s", codec="udp"), r"codec applies to hrnet models only"),
+        (dict(model="rtmpose-s", heatmap_stride=2), r"heatmap_stride applies to hrnet"),
+        (dict(input_size=(250, 256)), r"multiples of 32"),
+        (dict(heatmap_stride=3, model="hrnet-w18"), r"heatmap_stride: Input should be 1, 2 or 4"),
+        (dict(sigma=-1), r"sigma: Input should be greater than 0"),
+        (dict(pretrained="/nowhere/ckpt.pth"), r"/nowhere/ckpt.pth does not exist"),
+    ],
+)
+def test_bad_parameters_are_named(values, message):
+    with pytest.raises(ValueError, match=message):
+        parse_params(values)
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_every_variant_builds_with_derived_output_shapes(name):
+    params = TrainParams(model=name, input_size=(64, 96))
+    model = build_model(params)
+    with torch.no_grad():
+        out = model._forward(torch.zeros(1, 3, 96, 64))
+    if params.family == "rtmpose":
+        x, y = out
+        assert x.shape == (1, 10, 64 * 2) and y.shape == (1, 10, 96 * 2)  # SimCC bins
+    else:
+        assert out.shape == (1, 10, 96 // 4, 64 // 4)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_finer_heatmaps_add_deconvolutions(stride):
+    params = TrainParams(model="hrnet-tiny", input_size=(64, 64), heatmap_stride=stride)
+    assert cfg.codec(params)["heatmap_size"] == (64 // stride, 64 // stride)
+    with torch.no_grad():
+        out = build_model(params)._forward(torch.zeros(1, 3, 64, 64))
+    assert out.shape == (1, 10, 64 // stride, 64 // stride)
