@@ -93,7 +93,13 @@ def test_flip_switches():
         "PackPoseInputs",
     ]
     assert cfg.test_cfg(plain) == {"flip_test": False}
-    assert any(t["type"] == "RandomFlip" for t in cfg.pipelines(TrainParams())[0])
+    flipped = TrainParams(flip=True)
+    assert any(t["type"] == "RandomFlip" for t in cfg.pipelines(flipped)[0])
+    # the flip test follows training flips unless set: a model that never saw a mirrored
+    # cephalogram cannot predict one
+    assert cfg.test_cfg(flipped)["flip_test"] is True
+    assert cfg.test_cfg(TrainParams())["flip_test"] is False
+    assert cfg.test_cfg(TrainParams(flip_test=True))["flip_test"] is True
 
 
 def test_config_selects_and_stops_by_the_chosen_metric():

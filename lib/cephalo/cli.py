@@ -27,6 +27,42 @@ def doctor() -> None:
     raise SystemExit(0 if run_checks() else 1)
 
 
+@main.command()
+@click.option("--fast", is_flag=True, help="A smaller, quicker run (what the tests use).")
+def demo(fast: bool) -> None:
+    """Run the kit end to end on the built-in synthetic data (CPU)."""
+    from cephalo.demo import run_demo
+
+    run_demo(fast=fast)
+
+
+@main.command()
+@click.argument("name")
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    type=(str, str),
+    multiple=True,
+    metavar="NAME VALUE",
+    help="A parameter; the value is read as YAML (3, [1, 2], x).",
+)
+def notebook(name: str, output: str, parameters: tuple[tuple[str, str], ...]) -> None:
+    """Execute the kit's notebook NAME (e.g. train, explore_data) into OUTPUT (.ipynb) with
+    papermill on the cephalo kernel. Unknown parameter names are refused."""
+    import yaml
+
+    from cephalo.notebooks import ParameterError, execute
+
+    values = {key: yaml.safe_load(value) for key, value in parameters}
+    try:
+        execute(name, output, values)
+    except (ParameterError, FileNotFoundError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"executed: {output}")
+
+
 @main.group()
 def data() -> None:
     """Data: the synthetic release, and preparing a release for training."""

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -117,12 +119,8 @@ def run_fold(
     """Train ``params`` on ``fold`` of a prepared dataset into ``run_dir``; predict the
     held-out images and ``test_images`` (id, BGR image, spacing); return the fold metrics."""
     from mmengine.config import Config
-    from mmengine.runner import Runner, load_checkpoint
 
-    import cephalo.mm_metric  # noqa: F401  (registers the metric; the dumped config
-
-    # names it in custom_imports for Config.fromfile, which a dict config skips)
-    from cephalo.checkpoints import use_safe_checkpoint_loader
+    from cephalo.predict import load_model
 
     params = params if isinstance(params, TrainParams) else parse_params(params)
     use_device(params)
@@ -141,12 +139,8 @@ def run_fold(
     (run_dir / PARAMS).write_text(params.model_dump_json(indent=1) + "\n")
     Config(config).dump(str(run_dir / CONFIG))
 
-    use_safe_checkpoint_loader()
-    runner = Runner.from_cfg(Config(config))
-    runner.train()
-    model = runner.model
-    load_checkpoint(model, str(best_checkpoint(run_dir / "train")), map_location="cpu")
-    model.dataset_meta = dict(runner.train_dataloader.dataset.metainfo)  # flip indices
+    train(run_dir, config, params.processes)
+    model = load_model(config, best_checkpoint(run_dir / "train"), device=inference_device(params))
     _, predict_pipeline = pipelines(params)
 
     metrics: dict[str, Any] = dict(fold=fold, model=params.model)
@@ -172,6 +166,39 @@ def run_fold(
         _predict(model, predict_pipeline, test_images, params).save(run_dir / TEST)
     _write_json(run_dir / METRICS, metrics)
     return metrics
+
+
+def train(run_dir: Path, config: dict[str, Any], processes: int) -> None:
+    """Train in this process, or in ``processes`` data-parallel ones from the dumped config."""
+    if processes > 1:
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={processes}",
+            "-m",
+            "cephalo.distributed",
+            str(run_dir / CONFIG),
+        ]
+        subprocess.run(command, check=True)
+        return
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    import cephalo.mm_metric  # noqa: F401  (registers the metric: a dict config skips the
+
+    # custom_imports that Config.fromfile honours)
+    from cephalo.checkpoints import use_safe_checkpoint_loader
+
+    use_safe_checkpoint_loader()
+    Runner.from_cfg(Config(config)).train()
+
+
+def inference_device(params: TrainParams) -> str:
+    import torch
+
+    return "cuda:0" if params.device == "auto" and torch.cuda.is_available() else "cpu"
 
 
 def _predict(

@@ -93,11 +93,18 @@ def uses_udp(params: TrainParams) -> bool:
     return params.family == "hrnet" and params.codec == "udp"
 
 
+def flip_test(params: TrainParams) -> bool:
+    """Flip test when asked for, else exactly when the model trained on flipped images."""
+    return params.flip if params.flip_test is None else params.flip_test
+
+
 def test_cfg(params: TrainParams) -> dict[str, Any]:
     if params.family == "rtmpose":
-        return dict(flip_test=params.flip_test)
+        return dict(flip_test=flip_test(params))
     # MSRA heatmaps of a flipped image are off by one pixel; UDP's are not.
-    return dict(flip_test=params.flip_test, flip_mode="heatmap", shift_heatmap=not uses_udp(params))
+    return dict(
+        flip_test=flip_test(params), flip_mode="heatmap", shift_heatmap=not uses_udp(params)
+    )
 
 
 def backbone(params: TrainParams) -> dict[str, Any]:

@@ -60,10 +60,14 @@ class TrainParams(BaseModel):
     augmentation: float = Field(default=0.5, ge=0, le=1)
     """Strength of geometric and photometric augmentation: 0 none, 1 the challenge winner's
     (scale 0.5-1.5, rotation up to 80 degrees)."""
-    flip: bool = True
-    """Random horizontal flips while training (identity flip indices)."""
-    flip_test: bool = True
-    """Average each prediction with that of the mirrored image."""
+    flip: bool = False
+    """Random horizontal flips while training (identity flip indices). A flipped
+    cephalogram faces left, so the model must also learn which way the face looks; every
+    centre's images face right, and on small data flips make anterior landmarks flicker to
+    their mirror positions. Worth measuring with long training, not a default."""
+    flip_test: bool | None = None
+    """Average each prediction with that of the mirrored image; None: as ``flip`` (a model
+    that never saw a mirrored image predicts nonsense on one)."""
     val_interval: int = Field(default=1, ge=1)
     select_by: Literal["MRE", "SDR 2.0mm", "SDR 2.5mm", "SDR 3.0mm", "SDR 4.0mm"] = "MRE"
     """Metric that picks the best checkpoint (and drives early stopping)."""
@@ -72,6 +76,9 @@ class TrainParams(BaseModel):
     seed: int = 0
     device: Literal["auto", "cpu"] = "auto"
     """``auto``: a GPU when there is one; ``cpu`` hides GPUs from this process."""
+    processes: int = Field(default=1, ge=1)
+    """Data-parallel training processes (MMEngine's PyTorch launcher): one per GPU, or CPU
+    processes with gloo. ``batch_size`` is per process."""
     num_workers: int = Field(default=2, ge=0)
     pretrained: str | None = None
     """A local checkpoint to initialise from (nothing is downloaded)."""
