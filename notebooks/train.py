@@ -29,7 +29,14 @@ fold = 0  # the held-out fold; None: train on all images (full fit)
 run_dir = None  # where the run writes; None: experiments/scratch/train
 test_stack = None  # a release stack (.mha) to predict as well
 test_gt = None  # its ground truth, if any (gives the test images their spacing)
-params = {"model": "rtmpose-tiny", "input_size": [128, 128], "epochs": 20, "num_workers": 0}
+params = {
+    "model": "rtmpose-tiny",
+    "input_size": [128, 128],
+    "epochs": 30,
+    "lr": 0.005,
+    "augmentation": 0.2,
+    "num_workers": 0,
+}
 
 # %%
 from pathlib import Path

@@ -14,6 +14,7 @@ import sys
 
 
 def train(config_path: str) -> None:
+    import torch
     from mmengine.config import Config
     from mmengine.runner import Runner
 
@@ -22,6 +23,14 @@ def train(config_path: str) -> None:
     use_safe_checkpoint_loader()
     config = Config.fromfile(config_path)  # its custom_imports register the kit's metric
     config.launcher = "pytorch"
+    if not torch.cuda.is_available():
+        # MMEngine 0.10.7 assumes GPUs here: its init_dist calls torch.cuda.set_device, and
+        # it wraps the model for DDP with device_ids. Joining the gloo group first makes it
+        # skip init_dist; device_ids=None is what DDP wants for a CPU module.
+        torch.distributed.init_process_group(backend="gloo")
+        config.model_wrapper_cfg = dict(
+            type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False
+        )
     Runner.from_cfg(config).train()
 
 

@@ -65,7 +65,7 @@ VARIANTS: dict[str, Variant] = {
     "hrnet-w18": HRNetVariant(width=18),
     "hrnet-w32": HRNetVariant(width=32),
     "hrnet-w48": HRNetVariant(width=48),
-    "hrnet-tiny": HRNetVariant(width=8, num_blocks=1, stem_channels=16),
+    "hrnet-tiny": HRNetVariant(width=16, num_blocks=1, stem_channels=32),
 }
 
 
