@@ -50,7 +50,7 @@ build_wheel() {
         BUILT+=("$dest"/*.whl)
         return
     fi
-    say "$name $version: building from source (mmcv takes 10-15 minutes on 2 cores)"
+    say "$name $version: building from source (mmcv: 10-15 minutes on 2 cores)"
     local work; work=$(mktemp -d "$WHEELS/.build-$name.XXXXXX")
     pipc download -q --no-deps --no-binary :all: --no-build-isolation -d "$work" "$name==$version"
     tar -xzf "$work"/*.tar.gz -C "$work"
