@@ -7,12 +7,35 @@ of after importing torch and OpenMMLab.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import click
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose sub-commands defined in other modules are imported when used."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy  # name -> "module:attribute"
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, attribute = self.lazy[name].split(":")
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy={"evaluate": "cephalo.evaluate:evaluate_command"},
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="cephalo")
 def main() -> None:
     """Experiment kit for cephalometric landmark detection (CL-Detection 2023)."""
@@ -63,6 +86,27 @@ def notebook(name: str, output: str, parameters: tuple[tuple[str, str], ...]) ->
     click.echo(f"executed: {output}")
 
 
+def _dataset_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every ``prepare`` command shares: the output and how folds are made."""
+    for option in reversed(
+        [
+            click.option(
+                "--out",
+                type=click.Path(file_okay=False),
+                required=True,
+                help="The prepared dataset folder to write.",
+            ),
+            click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True),
+            click.option(
+                "--seed", type=int, default=2023, show_default=True, help="Fold assignment seed."
+            ),
+            click.option("--force", is_flag=True, help="Redo a dataset that is already prepared."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 @main.group()
 def data() -> None:
     """Data: the synthetic release, and preparing a release for training."""
@@ -107,15 +151,7 @@ def synth(out: str, n_images: int, n_test: int, scale: float, seed: int) -> None
     required=True,
     help="Its ground truth, e.g. train-gt.json.",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    required=True,
-    help="The prepared dataset folder to write.",
-)
-@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True)
-@click.option("--seed", type=int, default=2023, show_default=True, help="Fold assignment seed.")
-@click.option("--force", is_flag=True, help="Redo a dataset that is already prepared.")
+@_dataset_options
 def prepare(stack: str, gt: str, out: str, folds: int, seed: int, force: bool) -> None:
     """Crop, convert and annotate a release stack for training, with stratified folds."""
     from cephalo.data.prepare import prepare_release
@@ -133,12 +169,6 @@ def prepare(stack: str, gt: str, out: str, folds: int, seed: int, force: bool) -
     help="The ISBI 2015 folder (holding RawImage/ and AnnotationsByMD/).",
 )
 @click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    required=True,
-    help="The prepared dataset folder to write.",
-)
-@click.option(
     "--subset",
     "subsets",
     type=click.Choice(["train", "test1", "test2"]),
@@ -153,9 +183,7 @@ def prepare(stack: str, gt: str, out: str, folds: int, seed: int, force: bool) -
     show_default=True,
     help="Whose landmarks; mean averages both doctors.",
 )
-@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True)
-@click.option("--seed", type=int, default=2023, show_default=True, help="Fold assignment seed.")
-@click.option("--force", is_flag=True, help="Redo a dataset that is already prepared.")
+@_dataset_options
 def prepare_isbi(
     root: str,
     out: str,
@@ -173,34 +201,6 @@ def prepare_isbi(
             root, out, subsets=subsets, annotator=annotator, folds=folds, seed=seed, force=force
         )
     click.echo(f"prepared: {path}")
-
-
-@main.command()
-@click.option(
-    "--pred",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Predictions in the challenge's JSON format ('Multiple points').",
-)
-@click.option(
-    "--gt",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Ground truth in the release's format, e.g. train-gt.json.",
-)
-@click.option(
-    "--meta",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Sidecar naming each slice's centre (e.g. train-meta.json): per-centre rows.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document, not tables.")
-def evaluate(pred: str, gt: str, meta: str | None, as_json: bool) -> None:
-    """Score a prediction file with the challenge metric (MRE, SDR 2.0-4.0 mm), overall, per
-    landmark and per group of images."""
-    from cephalo.evaluate import evaluate_command
-
-    evaluate_command.callback(pred, gt, meta, as_json)
 
 
 @contextlib.contextmanager
