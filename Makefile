@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-done
 
-.PHONY: setup test test-quick lint format doctor demo lock
+.PHONY: setup test test-quick lint format doctor demo bench lock
 
 setup: $(STAMP)
 
@@ -32,6 +32,12 @@ doctor: setup
 
 demo: setup
 	$(VENV)/bin/cephalo demo
+
+# Speed and memory figures against their targets (minutes; run on a quiet machine).
+bench: setup
+	$(PY) benchmarks/prepare_memory.py
+	$(PY) benchmarks/training_throughput.py
+	$(PY) benchmarks/inference_throughput.py
 
 # Rewrites the lock from what .venv holds now (after a deliberate upgrade).
 lock: setup
