@@ -35,10 +35,10 @@ FULL = DemoSize(n_images=60, n_test=10, scale=0.15, folds=5, epochs=60)
 FAST = DemoSize(n_images=24, n_test=4, scale=0.1, folds=3, epochs=4)
 
 
-def _step(title: str, command: list[str]) -> float:
+def _step(title: str, command: list[str]) -> None:
+    """Announce a step with the command a user would type for it."""
     click.secho(f"\n== {title}", bold=True)
     click.echo("   $ " + shlex.join(command))
-    return time.perf_counter()
 
 
 def run_demo(fast: bool = False, data_dir: Path | None = None, out: Path | None = None) -> Path:

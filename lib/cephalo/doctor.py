@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.metadata as metadata
 import os
-import re
 import sys
 import tempfile
 import traceback
@@ -46,10 +45,6 @@ class Check:
     name: str
     run: Callable[[], str]
     hint: str = SETUP_HINT
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def check_pins() -> str:

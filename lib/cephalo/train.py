@@ -97,16 +97,14 @@ def prepared_images(
 
 
 def score(
-    predictions: Predictions, truth: Sequence[PreparedImage], names: Sequence[str]
-) -> dict[str, Any]:
-    """The leaderboard metrics of ``predictions`` against ``truth`` (same image order)."""
+    coords: np.ndarray, truth: Sequence[PreparedImage]
+) -> tuple[dict[str, float], np.ndarray]:
+    """The leaderboard metrics of ``coords`` (N, K, 2) against ``truth`` (same image order),
+    and the (N, K) radial errors in mm."""
     gt = np.stack([image.points for image in truth])
     spacing = np.array([image.spacing for image in truth])
-    errors = radial_errors(predictions.coords, gt, spacing)
-    table = per_landmark(errors, names)
-    return dict(
-        summarize(errors), n_images=len(truth), per_landmark=table["MRE"].round(4).to_dict()
-    )
+    errors = radial_errors(coords, gt, spacing)
+    return summarize(errors), errors
 
 
 def run_fold(
@@ -149,19 +147,14 @@ def run_fold(
         held_out = [images[i] for i in val_ids]
         oof = _predict(model, predict_pipeline, prepared_images(dataset_dir, held_out), params)
         oof.save(run_dir / OOF)
-        metrics.update(score(oof, held_out, names))
-        baseline = Predictions(
-            **{
-                **oof.__dict__,
-                "coords": mean_shape([images[i] for i in train_ids], held_out),
-                "raw": {},
-            }
+        summary, errors = score(oof.coords, held_out)
+        baseline, _ = score(mean_shape([images[i] for i in train_ids], held_out), held_out)
+        metrics.update(
+            summary,
+            n_images=len(held_out),
+            per_landmark=per_landmark(errors, names)["MRE"].round(4).to_dict(),
+            mean_shape_baseline=baseline,
         )
-        metrics["mean_shape_baseline"] = {
-            key: value
-            for key, value in score(baseline, held_out, names).items()
-            if key != "per_landmark"
-        }
     if test_images is not None:
         _predict(model, predict_pipeline, test_images, params).save(run_dir / TEST)
     _write_json(run_dir / METRICS, metrics)
