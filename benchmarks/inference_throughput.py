@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import platform
 import sys
@@ -71,12 +70,12 @@ import cv2
 import numpy as np
 import torch
 
-from cephalo.data.release import atomic_open
 from cephalo.data.synth import generate_image
 from cephalo.landmarks import LANDMARK_NAMES
 from cephalo.models.config import DataSpec, build_config, pipelines
 from cephalo.models.params import TrainParams
-from cephalo.predict import predict_images
+from cephalo.predict import predict_images, raw_outputs
+from report import layout, write_result
 
 TARGET_SPEEDUP = 2.0  # batched images/s at the default batch size / inference_topdown's
 DEFAULT_BATCH = 8  # TrainParams.batch_size and predict_images' default
@@ -139,18 +138,6 @@ def topdown(model: torch.nn.Module, items: list[Item], raw: bool = False) -> Any
         outputs = [raw_outputs(sample) for sample in samples]
         return {key: np.stack([o[key] for o in outputs]) for key in outputs[0]}
     return np.stack([np.asarray(s.pred_instances.keypoints[0], np.float64) for s in samples])
-
-
-def raw_outputs(sample: Any) -> dict[str, np.ndarray]:
-    """SimCC vectors or heatmaps of one sample, named as ``Predictions.raw`` names them."""
-    instances = sample.pred_instances
-    if "keypoint_x_labels" in instances:
-        return dict(
-            simcc_x=np.asarray(instances.keypoint_x_labels[0]),
-            simcc_y=np.asarray(instances.keypoint_y_labels[0]),
-        )
-    heatmaps = sample.pred_fields.heatmaps
-    return dict(heatmaps=heatmaps.cpu().numpy() if torch.is_tensor(heatmaps) else heatmaps)
 
 
 def batched(model: torch.nn.Module, pipeline: list, items: list[Item], batch_size: int) -> Any:
@@ -330,13 +317,7 @@ def table(runs: list[dict[str, Any]]) -> str:
                 ),
             )
         )
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-
-    def line(cells: list[str]) -> str:
-        first, rest = cells[0].ljust(widths[0]), zip(cells[1:], widths[1:], strict=True)
-        return "  ".join([first, *(c.rjust(w) for c, w in rest)])
-
-    return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, rows)])
+    return layout(head, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -397,9 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         runs=runs,
         passed=passed,
     )
-    with atomic_open(args.out, "w") as f:
-        f.write(json.dumps(result, indent=1) + "\n")
-    print(f"\nwritten: {args.out}")
+    write_result(args.out, result)
     return 0 if passed else 1
 
 

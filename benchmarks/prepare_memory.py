@@ -65,8 +65,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cephalo.data.release import atomic_open
 from cephalo.data.synth import padded_size, synthesize
+from report import layout, write_result
 
 SLICE_HW = padded_size(1.0)
 SLICE_BYTES = SLICE_HW[0] * SLICE_HW[1] * 3
@@ -228,13 +228,7 @@ def table(runs: list[dict[str, Any]], trend: dict[str, Any] | None) -> str:
                 verdict[trend["projected_passed"]],
             ],
         ]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-
-    def line(cells: list[str]) -> str:
-        first, rest = cells[0].ljust(widths[0]), zip(cells[1:], widths[1:], strict=True)
-        return "  ".join([first, *(c.rjust(w) for c, w in rest)])
-
-    return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, rows)])
+    return layout(head, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,9 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         growth=trend,
         passed=passed,
     )
-    with atomic_open(args.out, "w") as f:
-        f.write(json.dumps(result, indent=1) + "\n")
-    print(f"\nwritten: {args.out}")
+    write_result(args.out, result)
     return 0 if passed else 1
 
 

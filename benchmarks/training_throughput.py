@@ -81,9 +81,9 @@ from typing import Any
 import nbformat
 
 from cephalo.data.prepare import prepare_release
-from cephalo.data.release import atomic_open
 from cephalo.data.synth import synthesize
 from cephalo.notebooks import execute
+from report import layout, write_result
 
 TARGET_OVERHEAD = 0.05  # training-only: notebook seconds per image / plain - 1
 SCALE = 0.15
@@ -284,16 +284,6 @@ def ratios(notebooks: list[dict[str, Any]], plains: list[dict[str, Any]]) -> dic
 # ------------------------------------------------------------------ report
 
 
-def _layout(head: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
-
-    def line(cells: list[str]) -> str:
-        first, rest = cells[0].ljust(widths[0]), zip(cells[1:], widths[1:], strict=True)
-        return "  ".join([first, *(c.rjust(w) for c, w in rest)])
-
-    return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, rows)])
-
-
 def table(notebooks: list[dict[str, Any]], plains: list[dict[str, Any]], r: dict[str, Any]) -> str:
     """Best repeat per side, the overheads, then every repeat."""
     verdict = {True: "PASS", False: "FAIL"}
@@ -339,7 +329,7 @@ def table(notebooks: list[dict[str, Any]], plains: list[dict[str, Any]], r: dict
     ]
     pairs = zip(notebooks, plains, r["pair_training_overheads"], strict=True)
     rows += [repeat(n, p, pair) for n, p, pair in pairs]
-    return _layout(head, rows)
+    return layout(head, rows)
 
 
 def breakdown(notebooks: list[dict[str, Any]], plains: list[dict[str, Any]]) -> str:
@@ -364,7 +354,7 @@ def breakdown(notebooks: list[dict[str, Any]], plains: list[dict[str, Any]]) -> 
     ]
     rows = [[f"notebook: {label}", best(notebooks, key)] for label, key in nb]
     rows += [[f"plain: {label}", best(plains, key)] for label, key in plain]
-    return _layout(["seconds outside training (least over repeats)", "s"], rows)
+    return layout(["seconds outside training (least over repeats)", "s"], rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -459,9 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         plains=plains,
         **result,
     )
-    with atomic_open(args.out, "w") as f:
-        f.write(json.dumps(output, indent=1) + "\n")
-    print(f"\nwritten: {args.out}")
+    write_result(args.out, output)
     return 0 if result["passed"] else 1
 
 

@@ -94,7 +94,7 @@ def predict_images(
             columns["input_scale"].append(sample.metainfo["input_scale"])
             input_size = sample.metainfo["input_size"]
             if save_raw:
-                for key, value in _raw_outputs(sample).items():
+                for key, value in raw_outputs(sample).items():
                     raw.setdefault(key, []).append(value)
     if not columns["image_id"]:
         raise ValueError("no images to predict")
@@ -129,7 +129,7 @@ def stack_images(
         yield k + 1, bgr, spacing.get(k + 1, float("nan"))
 
 
-def _raw_outputs(sample: Any) -> dict[str, np.ndarray]:
+def raw_outputs(sample: Any) -> dict[str, np.ndarray]:
     """SimCC vectors or heatmaps of one sample, whichever its head produced."""
     instances = sample.pred_instances
     if "keypoint_x_labels" in instances:
