@@ -42,5 +42,5 @@ bench: setup
 # Rewrites the lock from what .venv holds now (after a deliberate upgrade).
 lock: setup
 	{ sed -n '1,/^# ---/p' requirements/constraints.txt; \
-	  $(PY) -m pip freeze --all --exclude-editable | grep -v -i '^cephalo=='; } > requirements/constraints.txt.new
+	  $(PY) -m pip list --format=freeze --exclude-editable | grep -v -i '^cephalo=='; } > requirements/constraints.txt.new
 	mv requirements/constraints.txt.new requirements/constraints.txt
