@@ -48,6 +48,23 @@ def prepare(raw: Path, out: Path, **kwargs) -> Path:
     )
 
 
+def prepare_command(raw: Path, out: Path) -> list[str]:
+    """``cephalo data prepare`` of ``raw``'s training release, as a subprocess command."""
+    return [
+        sys.executable,
+        "-m",
+        "cephalo.cli",
+        "data",
+        "prepare",
+        "--stack",
+        str(raw / "train_stack.mha"),
+        "--gt",
+        str(raw / "train-gt.json"),
+        "--out",
+        str(out),
+    ]
+
+
 def test_round_trip_is_exact(release, tmp_path):
     out = prepare(release, tmp_path / "prepared")
     gt = read_gt(release / "train-gt.json")
@@ -124,19 +141,7 @@ def test_kill_9_midway_then_rerun(tmp_path):
     raw = tmp_path / "raw"
     synthesize(raw, 40, scale=0.4, seed=1)
     out = tmp_path / "prepared"
-    command = [
-        sys.executable,
-        "-m",
-        "cephalo.cli",
-        "data",
-        "prepare",
-        "--stack",
-        str(raw / "train_stack.mha"),
-        "--gt",
-        str(raw / "train-gt.json"),
-        "--out",
-        str(out),
-    ]
+    command = prepare_command(raw, out)
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -274,19 +279,7 @@ def test_bad_input_keeps_an_earlier_dataset(release, raw, tmp_path):
 def test_cli_prints_the_problem_and_exits_1(raw, tmp_path):
     edit_gt(raw, lambda p: p.remove(entry(p, 4, "38")))
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cephalo.cli",
-            "data",
-            "prepare",
-            "--stack",
-            str(raw / "train_stack.mha"),
-            "--gt",
-            str(raw / "train-gt.json"),
-            "--out",
-            str(tmp_path / "out"),
-        ],
+        prepare_command(raw, tmp_path / "out"),
         capture_output=True,
         text=True,
     )

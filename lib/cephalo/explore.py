@@ -393,16 +393,12 @@ def plot_geometry(data: Dataset) -> Figure:
     left.set_ylabel("images")
     left.set_title("Pixel spacing")
     left.legend(fontsize=8, title="group")
-    for group in data.groups:
-        members = images[images.group == group]
-        right.scatter(
-            members.width_mm, members.height_mm, s=25, color=colors[group], alpha=0.7, label=group
-        )
-    right.set_xlabel("image width (mm)")
-    right.set_ylabel("image height (mm)")
-    right.set_title("Field of view (size x spacing)")
-    right.grid(alpha=0.3)
-    right.legend(fontsize=8, title="group")
+    _scatter_by_group(right, images, "width_mm", "height_mm", colors)
+    right.set(
+        xlabel="image width (mm)",
+        ylabel="image height (mm)",
+        title="Field of view (size x spacing)",
+    )
     return fig
 
 
@@ -432,22 +428,24 @@ def plot_intensity(data: Dataset) -> Figure:
     left.set_ylabel("fraction of pixels")
     left.set_title("Intensity histogram per group")
     left.legend(fontsize=8, title="group (images)")
-    for group in data.groups:
-        members = images[images.group == group]
-        right.scatter(
-            members.intensity_mean,
-            members.intensity_std,
-            s=25,
-            alpha=0.7,
-            color=colors[group],
-            label=group,
-        )
-    right.set_xlabel("mean grey level of the image")
-    right.set_ylabel("standard deviation of grey level")
-    right.set_title("Brightness and contrast per image")
-    right.grid(alpha=0.3)
-    right.legend(fontsize=8, title="group")
+    _scatter_by_group(right, images, "intensity_mean", "intensity_std", colors)
+    right.set(
+        xlabel="mean grey level of the image",
+        ylabel="standard deviation of grey level",
+        title="Brightness and contrast per image",
+    )
     return fig
+
+
+def _scatter_by_group(
+    axis: Any, images: pd.DataFrame, x: str, y: str, colors: dict[str, Any]
+) -> None:
+    """One point per image, coloured by group, with a grid and a group legend."""
+    for group, color in colors.items():
+        members = images[images.group == group]
+        axis.scatter(members[x], members[y], s=25, alpha=0.7, color=color, label=group)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, title="group")
 
 
 def plot_fold_balance(data: Dataset) -> Figure:
