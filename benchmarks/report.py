@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cephalo.data.release import atomic_open
+from cephalo.files import atomic_open
 
 
 def layout(head: list[str], rows: list[list[str]]) -> str:

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cephalo.files import atomic_open
+
 
 @dataclass
 class Predictions:
@@ -59,12 +61,10 @@ class Predictions:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write atomically (a temporary sibling renamed into place)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "raw"}
         arrays.update({name: value.astype(np.float16) for name, value in self.raw.items()})
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
+        with atomic_open(path, "wb") as f:
+            np.savez_compressed(f, **arrays)
         return path
 
 

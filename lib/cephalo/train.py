@@ -31,8 +31,9 @@ import numpy as np
 
 from cephalo.baselines import mean_shape
 from cephalo.data.prepared import PreparedImage, load_folds, load_images, read_manifest
+from cephalo.files import atomic_open
 from cephalo.metrics import per_landmark, radial_errors, summarize
-from cephalo.models.config import DataSpec, build_config, pipelines
+from cephalo.models.config import DataSpec, build_config, pipelines, uses_gpu
 from cephalo.models.params import TrainParams, parse_params
 from cephalo.predictions import Predictions
 
@@ -189,9 +190,7 @@ def train(run_dir: Path, config: dict[str, Any], processes: int) -> None:
 
 
 def inference_device(params: TrainParams) -> str:
-    import torch
-
-    return "cuda:0" if params.device == "auto" and torch.cuda.is_available() else "cpu"
+    return "cuda:0" if uses_gpu(params) else "cpu"
 
 
 def _predict(
@@ -205,6 +204,5 @@ def _predict(
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    with atomic_open(path, "w") as f:
+        f.write(json.dumps(data, indent=1) + "\n")

@@ -17,18 +17,17 @@ validation module; this one only refuses JSON whose structure it cannot represen
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
+from cephalo.files import atomic_open
 from cephalo.landmarks import LANDMARK_NAMES, NUM_LANDMARKS
 
 _NAME_INDEX = {name: i for i, name in enumerate(LANDMARK_NAMES)}
@@ -44,25 +43,6 @@ class ImageLandmarks:
     """(38, 2) float64 pixel coordinates (x = column, y = row), landmarks "1".."38" in order."""
     spacing: float
     """Millimetres per pixel (the release's ``scale``)."""
-
-
-@contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str) -> Iterator[IO[Any]]:
-    """Open a temporary sibling of ``path`` for writing; rename it onto ``path`` on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder, so the rename cannot cross file systems; "x" refuses to reuse a name.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, mode.replace("w", "x")) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _mha_header(width: int, height: int, n_slices: int) -> bytes:

@@ -57,7 +57,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cephalo.data.release import ImageLandmarks, atomic_open, write_gt, write_stack
+from cephalo.data.release import ImageLandmarks, write_gt, write_stack
+from cephalo.files import atomic_open
 from cephalo.landmarks import NUM_LANDMARKS
 
 PADDED_HW = (2400, 2880)

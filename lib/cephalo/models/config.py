@@ -299,11 +299,16 @@ def hooks(params: TrainParams, validating: bool) -> tuple[dict[str, Any], list[d
     return default, custom
 
 
-def dist_backend(params: TrainParams) -> str:
-    """NCCL between GPUs, gloo between CPU processes."""
+def uses_gpu(params: TrainParams) -> bool:
+    """Whether the run trains and predicts on a GPU: when there is one, unless told not to."""
     import torch
 
-    return "nccl" if params.device == "auto" and torch.cuda.is_available() else "gloo"
+    return params.device == "auto" and torch.cuda.is_available()
+
+
+def dist_backend(params: TrainParams) -> str:
+    """NCCL between GPUs, gloo between CPU processes."""
+    return "nccl" if uses_gpu(params) else "gloo"
 
 
 # ------------------------------------------------------------------------ the config
