@@ -29,6 +29,7 @@ fold = 0  # the held-out fold; None: train on all images (full fit)
 run_dir = None  # where the run writes; None: experiments/scratch/train
 test_stack = None  # a release stack (.mha) to predict as well
 test_gt = None  # its ground truth, if any (gives the test images their spacing)
+trial = None  # set by `cephalo tune`: the Optuna trial each validation reports to (pruning)
 params = {
     "model": "rtmpose-tiny",
     "input_size": [128, 128],
@@ -57,7 +58,7 @@ test = stack_images(test_stack, test_gt) if test_stack else None  # read slice b
 train_params
 
 # %%
-metrics = run_fold(train_params, dataset, fold, run, test_images=test)
+metrics = run_fold(train_params, dataset, fold, run, test_images=test, trial=trial)
 
 # %% [markdown]
 # ## How the run went

@@ -123,7 +123,7 @@ def test_config_selects_and_stops_by_the_chosen_metric():
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        (dict(modle="rtmpose-t"), r"modle: unknown parameter; did you mean 'model'"),
+        (dict(modle="rtmpose-t"), r"modle: unknown name; did you mean 'model'"),
         (dict(model="rtmpose-x"), r"unknown model 'rtmpose-x'. Did you mean 'rtmpose-t'"),
         (dict(model="hrnet-w32", simcc_split_ratio=2.0), r"simcc_split_ratio applies to rtmpose"),
         (dict(model="rtmpose-s", codec="udp"), r"codec applies to hrnet models only"),

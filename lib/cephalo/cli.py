@@ -33,7 +33,13 @@ class LazyGroup(click.Group):
 
 @click.group(
     cls=LazyGroup,
-    lazy={"evaluate": "cephalo.evaluate:evaluate_command"},
+    lazy={
+        "evaluate": "cephalo.evaluate:evaluate_command",
+        "run": "cephalo.experiments.commands:run_command",
+        "leaderboard": "cephalo.experiments.commands:leaderboard_command",
+        "tune": "cephalo.tuning.commands:tune_command",
+        "dashboard": "cephalo.tuning.commands:dashboard_command",
+    },
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(package_name="cephalo")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import difflib
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,30 @@ from typing import Any
 import jupytext
 import nbformat
 import papermill
+from jupyter_client.manager import AsyncKernelManager
 from papermill.inspection import _infer_parameters
+from traitlets import CaselessStrEnum, default
 
 from cephalo.paths import NOTEBOOKS
 
 KERNEL = "cephalo"
+
+
+class UnixSocketKernelManager(AsyncKernelManager):
+    """Kernels reached over Unix sockets in a private folder instead of TCP ports: kernels
+    started at the same moment by several processes (batch workers, tuning workers) cannot
+    clash over a port that each saw free."""
+
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    @default("ip")
+    def _private_socket_prefix(self) -> str:
+        return str(Path(tempfile.mkdtemp(prefix="cephalo-kernel-")) / "kernel")
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart)
+        if not restart:
+            shutil.rmtree(Path(self.ip).parent, ignore_errors=True)
 
 
 class ParameterError(ValueError):
@@ -93,5 +114,6 @@ def execute(
         cwd=str(cwd) if cwd else None,
         progress_bar=False,
         log_output=log_output,
+        kernel_manager_class=UnixSocketKernelManager,
     )
     return output

@@ -11,9 +11,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from cephalo.metrics import MRE, THRESHOLDS_MM, sdr_name
-
-LEADERBOARD = [MRE, *(sdr_name(t) for t in THRESHOLDS_MM)]
+from cephalo.metrics import LEADERBOARD, MRE
 
 
 def read_scalars(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
@@ -59,5 +57,40 @@ def per_landmark_errors(metrics: dict[str, Any]) -> plt.Figure:
     axis.axhline(metrics[MRE], color="tab:red", linestyle="--", label=f"MRE {metrics[MRE]:.2f} mm")
     axis.set(title="error per landmark", xlabel="landmark", ylabel="MRE (mm)")
     axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def variant_scores(
+    scores: pd.DataFrame, metrics: tuple[str, ...] = (MRE, "SDR 2.0mm")
+) -> plt.Figure:
+    """Per variant: the fold mean as a bar, ± the fold std, and each fold as a dot
+    (``scores`` as from :func:`cephalo.experiments.leaderboard.fold_scores`)."""
+    labels = scores["experiment"] + "/" + scores["variant"]
+    order = list(dict.fromkeys(labels))
+    figure, axes = plt.subplots(
+        1, len(metrics), figsize=(5 * len(metrics), 0.5 * len(order) + 2), squeeze=False
+    )
+    for axis, metric in zip(axes[0], metrics, strict=True):
+        grouped = scores.groupby(labels)[metric]
+        means, stds = grouped.mean()[order], grouped.std(ddof=1)[order]
+        positions = range(len(order))
+        axis.barh(positions, means, xerr=stds.fillna(0), color="tab:blue", alpha=0.5, capsize=4)
+        axis.scatter(scores[metric], [order.index(label) for label in labels], color="black", s=12)
+        axis.set_yticks(list(positions), order)
+        axis.invert_yaxis()
+        axis.set(xlabel=f"{metric} ({'mm' if metric == MRE else '%'})", title=f"{metric} by fold")
+    figure.tight_layout()
+    return figure
+
+
+def landmark_heatmap(errors: pd.DataFrame) -> plt.Figure:
+    """Variant x landmark MRE (``errors`` as from ``leaderboard.per_landmark``)."""
+    figure, axis = plt.subplots(figsize=(12, 0.4 * len(errors) + 2))
+    image = axis.imshow(errors.to_numpy(), aspect="auto", cmap="viridis")
+    axis.set_xticks(range(errors.shape[1]), errors.columns, rotation=90)
+    axis.set_yticks(range(errors.shape[0]), errors.index)
+    axis.set(title="MRE per landmark (mean over folds)", xlabel="landmark")
+    figure.colorbar(image, ax=axis, label="MRE (mm)")
     figure.tight_layout()
     return figure

@@ -18,6 +18,7 @@ validation. Notebooks call :func:`run_fold`; nothing here depends on being in on
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -114,9 +115,12 @@ def run_fold(
     fold: int | None,
     run_dir: str | os.PathLike[str],
     test_images: Iterable[tuple[int, np.ndarray, float]] | None = None,
+    trial: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train ``params`` on ``fold`` of a prepared dataset into ``run_dir``; predict the
-    held-out images and ``test_images`` (id, BGR image, spacing); return the fold metrics."""
+    held-out images and ``test_images`` (id, BGR image, spacing); return the fold metrics.
+    ``trial`` (from ``cephalo tune``) reports each validation to an Optuna trial, whose pruner
+    may stop the run (:mod:`cephalo.tuning.pruning`)."""
     from mmengine.config import Config
 
     from cephalo.predict import load_model
@@ -135,6 +139,11 @@ def run_fold(
         landmark_names=names,
     )
     config = build_config(params, data, work_dir=run_dir / "train")
+    if trial is not None:
+        from cephalo.tuning.pruning import IMPORT, pruning_hook
+
+        config["custom_hooks"].append(pruning_hook(trial))
+        config["custom_imports"]["imports"].append(IMPORT)
     (run_dir / PARAMS).write_text(params.model_dump_json(indent=1) + "\n")
     Config(config).dump(str(run_dir / CONFIG))
 
@@ -180,11 +189,10 @@ def train(run_dir: Path, config: dict[str, Any], processes: int) -> None:
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    import cephalo.mm_metric  # noqa: F401  (registers the metric: a dict config skips the
-
-    # custom_imports that Config.fromfile honours)
     from cephalo.checkpoints import use_safe_checkpoint_loader
 
+    for module in config["custom_imports"]["imports"]:  # what registers the metric and hooks
+        importlib.import_module(module)  # (a dict config skips custom_imports; fromfile doesn't)
     use_safe_checkpoint_loader()
     Runner.from_cfg(Config(config)).train()
 

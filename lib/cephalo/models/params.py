@@ -15,12 +15,12 @@ heatmap sigma 2 at stride 4); the challenge winner 1.5 (sigma 6 at 1024 px, stri
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cephalo.errors import validation_problems
 from cephalo.models.zoo import get_variant
 
 DEFAULT_SIGMA = {"rtmpose": 3.0, "hrnet": 4.0}
@@ -127,13 +127,5 @@ def parse_params(values: dict[str, Any]) -> TrainParams:
     try:
         return TrainParams(**values)
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            where = ".".join(str(part) for part in item["loc"]) or "parameters"
-            message = item["msg"].removeprefix("Value error, ")
-            if item["type"] == "extra_forbidden":
-                close = difflib.get_close_matches(where, TrainParams.model_fields, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                message = f"unknown parameter; {hint}(known: {', '.join(TrainParams.model_fields)})"
-            problems.append(f"{where}: {message}")
+        problems = validation_problems(error, TrainParams)
         raise ValueError("invalid training parameters:\n  " + "\n  ".join(problems)) from None

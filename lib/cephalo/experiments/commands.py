@@ -1,0 +1,87 @@
+"""The experiment commands of the CLI: ``cephalo run`` and ``cephalo leaderboard``."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from cephalo.experiments.spec import SpecError
+from cephalo.metrics import MRE
+from cephalo.models.params import SELECTION_RULES
+from cephalo.paths import EXPERIMENTS
+
+
+@click.command("run")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="PATTERN",
+    help="Run only the runs whose names match (e.g. 'hrnet-*/fold0'); repeatable.",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--dry-run", is_flag=True, help="List the runs and where each stands; run nothing.")
+@click.option(
+    "--redo-changed", is_flag=True, help="Redo completed runs whose settings the spec changed."
+)
+def run_command(
+    spec: str, only: tuple[str, ...], workers: int, dry_run: bool, redo_changed: bool
+) -> None:
+    """Execute the experiment SPEC (experiments/NAME.yaml): every run not yet complete, each a
+    papermill execution of the spec's notebook under experiments/NAME/runs/. Resumable: re-run
+    the same command after a failure or an interruption. Exits 1 if a run failed."""
+    from cephalo.experiments.runner import run_experiment
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the workers, then exit
+    try:
+        result = run_experiment(
+            spec, only=only, workers=workers, dry_run=dry_run, redo_changed=redo_changed
+        )
+    except SpecError as error:
+        raise click.ClickException(str(error)) from None
+    if dry_run:
+        return
+    failed = result.failed
+    click.echo(
+        f"{result.experiment.name}: {len(result.statuses) - len(failed)} of "
+        f"{len(result.statuses)} runs complete; leaderboard: cephalo leaderboard "
+        f"{result.experiment.name} --registry {result.experiment.registry}"
+    )
+    if failed:
+        raise click.ClickException(f"failed: {', '.join(failed)} (re-run to retry them)")
+
+
+@click.command("leaderboard")
+@click.argument("experiments", nargs=-1)
+@click.option("--metric", type=click.Choice(list(SELECTION_RULES)), default=MRE, show_default=True)
+@click.option("--runs", "show_runs", is_flag=True, help="Also list every run.")
+@click.option(
+    "--registry",
+    "registry_file",
+    type=click.Path(dir_okay=False),
+    default=str(EXPERIMENTS / "registry.db"),
+    show_default=True,
+)
+def leaderboard_command(
+    experiments: tuple[str, ...], metric: str, show_runs: bool, registry_file: str
+) -> None:
+    """Variants ranked by their mean held-out METRIC over folds (± the fold spread), from the
+    results registry; EXPERIMENTS narrows it to some experiments (names or spec files)."""
+    from cephalo.experiments import leaderboard, registry
+
+    names = [Path(e).stem for e in experiments] or None
+    try:
+        runs = registry.read_runs(registry_file, names)
+    except FileNotFoundError as error:
+        raise click.ClickException(str(error)) from None
+    if runs.empty:
+        raise click.ClickException(f"no runs of {', '.join(names or [])} in {registry_file}")
+    click.echo(leaderboard.format_leaderboard(leaderboard.leaderboard(runs, metric), metric))
+    click.echo("\nruns by status:\n" + leaderboard.status_counts(runs).to_string())
+    if show_runs:
+        columns = ["experiment", "run", "status", "seconds", "error"]
+        scores = runs["metrics"].map(lambda m: m.get(MRE))
+        click.echo("\n" + runs[columns].assign(MRE=scores).to_string(index=False))

@@ -1,0 +1,134 @@
+"""One run of a batch, in its own process: ``python -m cephalo.experiments.worker RUN_DIR``.
+
+The batch runner writes ``RUN_DIR/run.json`` (what to execute) and starts this process; it
+executes the notebook with papermill into ``RUN_DIR/notebook.ipynb`` and records the
+outcome in ``run.json`` and the registry. ``run.json`` says ``completed`` only once
+everything the run writes is in place, so a run killed at any moment is never taken for a
+finished one. A failing cell, a dead kernel or a SIGTERM (sent when the runner dies) ends the
+run ``failed`` with the error (``pruned`` when a tuning trial's pruner stopped it); the
+executed notebook shows the failing cell.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from cephalo.experiments import registry
+from cephalo.experiments.spec import Run
+from cephalo.files import atomic_open
+
+STATE = "run.json"
+NOTEBOOK = "notebook.ipynb"
+LOG = "run.log"
+METRICS = "metrics.json"
+
+
+class Interrupted(BaseException):
+    """The process was asked to stop (SIGTERM)."""
+
+
+def read_state(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``run.json``, or None when the run never started."""
+    try:
+        return json.loads((run_dir / STATE).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def write_state(run_dir: Path, state: dict[str, Any]) -> None:
+    with atomic_open(run_dir / STATE, "w") as f:
+        f.write(json.dumps(state, indent=1) + "\n")
+
+
+def prepare_run(run: Run, registry_file: Path, **extra: Any) -> None:
+    """A fresh folder for ``run`` (an earlier attempt's is removed) holding its ``run.json``;
+    ``extra`` adds registry columns (the tuner's trial number)."""
+    if run.run_dir.exists():
+        shutil.rmtree(run.run_dir)
+    run.run_dir.mkdir(parents=True)
+    state = dict(
+        experiment=run.experiment,
+        run=run.name,
+        variant=run.variant,
+        fold=run.fold,
+        notebook=run.notebook,
+        parameters=run.parameters,
+        digest=run.digest,
+        run_dir=str(run.run_dir),
+        registry=str(registry_file),
+        status="queued",
+        **extra,
+    )
+    write_state(run.run_dir, state)
+
+
+def registry_row(state: dict[str, Any]) -> dict[str, Any]:
+    """The registry's row of a run, from its ``run.json`` (and metrics, once completed)."""
+    run_dir = Path(state["run_dir"])
+    metrics = None
+    if state["status"] == "completed" and (run_dir / METRICS).is_file():
+        metrics = json.loads((run_dir / METRICS).read_text())
+    return dict(
+        {k: state.get(k) for k in registry.COLUMNS if k not in ("params", "metrics")},
+        params=state["parameters"]["params"],
+        metrics=metrics,
+    )
+
+
+def execute_run(run_dir: Path) -> int:
+    """Execute the run described by ``run_dir/run.json``; 0 when it completed."""
+    from papermill.exceptions import PapermillExecutionError
+
+    from cephalo.notebooks import execute
+
+    state = read_state(run_dir)
+    if state is None:
+        raise FileNotFoundError(f"{run_dir / STATE} does not exist")
+    state.update(status="running", started=time.time(), host=socket.gethostname(), pid=os.getpid())
+    write_state(run_dir, state)
+    registry.record(state["registry"], registry_row(state))
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, interrupt)
+    error, status = None, "completed"
+    try:
+        execute(state["notebook"], run_dir / NOTEBOOK, state["parameters"], log_output=True)
+    except PapermillExecutionError as failure:
+        error = f"{failure.ename}: {failure.evalue} (cell [{failure.exec_count}])"
+        status = "pruned" if failure.ename == "TrialPruned" else "failed"
+    except Interrupted as signal_name:
+        error, status = f"interrupted ({signal_name})", "failed"
+    except Exception as failure:  # a dead kernel, a notebook that cannot start, ...
+        error, status = f"{type(failure).__name__}: {failure}", "failed"
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    finished = time.time()
+    state.update(
+        status=status,
+        error=error,
+        finished=finished,
+        seconds=round(finished - state["started"], 1),
+    )
+    write_state(run_dir, state)
+    registry.record(state["registry"], registry_row(state))
+    return 0 if status == "completed" else 1
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+    raise SystemExit(execute_run(Path(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""``cephalo tune``: an Optuna study whose trials are runs of the training notebook.
+
+A trial trains the suggested parameters on each of the spec's folds, one papermill run per
+fold under ``experiments/<name>/trials/trial-NNNN/fold<k>/`` (recorded in the registry with
+the trial number), and returns the mean held-out metric. Inside the notebook a hook reports
+every validation to the trial, and the pruner may stop it: the trial ends PRUNED. A failing
+run ends the trial FAILED with its error and the study goes on. Each trial keeps its run
+folders, parameters and per-fold metrics as user attributes, so the dashboard links back to
+the runs.
+
+Any number of ``cephalo tune`` processes may work on one study at once (each is one worker);
+together they stop at the requested number of trials (concurrent workers may overshoot by
+at most one trial each, when they finish at the same moment).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from cephalo.experiments.spec import Run, experiment_root, prepared_dataset, registry_path
+from cephalo.experiments.worker import METRICS, execute_run, prepare_run, read_state
+from cephalo.models.params import parse_params
+from cephalo.tuning.spec import TuneSpec, read_tune_spec, trial_params
+from cephalo.tuning.storage import HEARTBEAT_S, default_storage, open_storage
+from cephalo.tuning.study import enqueued, make_pruner, make_sampler, suggest
+
+ACTIVE = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+
+
+class RunFailed(Exception):
+    """A trial's notebook run failed; the trial ends FAILED and the study goes on."""
+
+
+def open_study(
+    spec_path: Path,
+    spec: TuneSpec,
+    storage_url: str | None = None,
+    study_name: str | None = None,
+    heartbeat_s: int = HEARTBEAT_S,
+) -> tuple[optuna.Study, str]:
+    """The spec's study (created on first use), and its storage URL."""
+    url = storage_url or default_storage(experiment_root(spec_path))
+    study = optuna.create_study(
+        study_name=study_name or spec_path.stem,
+        storage=open_storage(url, heartbeat_s),
+        direction=spec.direction,
+        pruner=make_pruner(spec.pruner),
+        load_if_exists=True,
+    )
+    return study, url
+
+
+def tune(
+    spec_path: str | os.PathLike[str],
+    trials: int | None = None,
+    storage_url: str | None = None,
+    study_name: str | None = None,
+    heartbeat_s: int = HEARTBEAT_S,
+) -> optuna.Study:
+    """Work on the spec's study until it holds ``trials`` trials (default: the spec's)."""
+    spec_path = Path(spec_path).resolve()
+    spec = read_tune_spec(spec_path)
+    dataset, available = prepared_dataset(spec.dataset, spec_path)
+    missing = sorted(set(spec.folds) - set(available))
+    if missing:
+        raise ValueError(f"{spec_path}: folds {missing} not in {dataset} (it has {available})")
+    study, url = open_study(spec_path, spec, storage_url, study_name, heartbeat_s)
+    if not study.trials:
+        study.set_user_attr("spec", str(spec_path))
+        study.set_user_attr("objective", spec.objective)
+        for fixed in enqueued(spec):
+            study.enqueue_trial(fixed, skip_if_exists=True)
+    fail_orphaned_trials(study)
+
+    target = spec.trials if trials is None else trials
+    started = [t for t in study.trials if t.state != optuna.trial.TrialState.WAITING]
+    remaining = target - len(started)
+    if remaining <= 0:
+        print(f"{study.study_name}: already holds {len(started)} of {target} trials")
+        return study
+    study.sampler = make_sampler(spec.sampler, seed_offset=len(study.trials))
+    objective = _Objective(spec, spec_path, study.study_name, url, dataset)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # ends the trial, stops the kernel
+    study.optimize(
+        objective,
+        n_trials=remaining,
+        callbacks=[optuna.study.MaxTrialsCallback(target, states=None)],
+        catch=(RunFailed,),
+    )
+    return study
+
+
+class _Objective:
+    """One trial: the suggested parameters trained on each fold by the notebook."""
+
+    def __init__(
+        self, spec: TuneSpec, spec_path: Path, study_name: str, url: str, dataset: Path
+    ) -> None:
+        self.spec, self.spec_path, self.study_name = spec, spec_path, study_name
+        self.url, self.dataset = url, dataset
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        try:
+            params = trial_params(self.spec, suggest(trial, self.spec))
+        except ValueError as error:
+            raise RunFailed(str(error)) from None
+        trial.set_user_attr("params", params)
+        epochs = parse_params(params).epochs
+        values = []
+        for index, fold in enumerate(self.spec.folds):
+            state = self._run(trial, params, fold, step_offset=index * epochs)
+            run_dirs = [*trial.user_attrs.get("run_dirs", []), state["run_dir"]]
+            trial.set_user_attr("run_dirs", run_dirs)
+            if state["status"] == "pruned":
+                raise optuna.TrialPruned(state["error"])
+            if state["status"] != "completed":
+                trial.set_user_attr("error", state["error"])
+                raise RunFailed(f"trial {trial.number}, fold {fold}: {state['error']}")
+            metrics = json.loads((Path(state["run_dir"]) / METRICS).read_text())
+            trial.set_user_attr(f"fold{fold}", metrics[self.spec.objective])
+            values.append(metrics[self.spec.objective])
+        return float(sum(values) / len(values))
+
+    def _run(
+        self, trial: optuna.Trial, params: dict[str, Any], fold: int, step_offset: int
+    ) -> dict[str, Any]:
+        variant = f"trial-{trial.number:04d}"
+        run_dir = experiment_root(self.spec_path) / "trials" / variant / f"fold{fold}"
+        run = Run(
+            experiment=self.study_name,
+            name=f"{variant}/fold{fold}",
+            variant=variant,
+            fold=fold,
+            notebook=self.spec.notebook,
+            parameters=dict(
+                dataset_dir=str(self.dataset),
+                fold=fold,
+                run_dir=str(run_dir),
+                params=params,
+                trial=dict(
+                    storage=self.url,
+                    study=self.study_name,
+                    trial_id=trial._trial_id,
+                    metric=self.spec.objective,
+                    pruner=self.spec.pruner.model_dump(),
+                    step_offset=step_offset,
+                ),
+            ),
+            run_dir=run_dir,
+        )
+        prepare_run(run, registry_path(self.spec_path), trial=trial.number)
+        execute_run(run_dir)
+        return read_state(run_dir)
+
+
+def fail_orphaned_trials(study: optuna.Study) -> list[int]:
+    """Fail the RUNNING trials of processes on this machine that are gone (the journal has
+    no heartbeat; a database storage would also catch them once the heartbeat is stale),
+    and enqueue each once more with the same parameters. Returns their numbers."""
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+    orphans = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        host, pid = trial.user_attrs.get("host"), trial.user_attrs.get("pid")
+        if host != socket.gethostname() or pid is None or _alive(pid):
+            continue
+        if study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):
+            orphans.append(trial.number)
+            retry(study, study._storage.get_trial(trial._trial_id))
+    return orphans
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def export_best(study: optuna.Study, spec_path: Path, out: Path | None = None) -> Path:
+    """An experiment spec running the best trial's parameters on every fold (and a full
+    fit), written beside the tuning spec as ``<name>-best.yaml``."""
+    spec = read_tune_spec(spec_path)
+    _, folds = prepared_dataset(spec.dataset, spec_path)
+    best = study.best_trial
+    out = out or spec_path.with_name(f"{spec_path.stem}-best.yaml")
+    experiment = dict(
+        description=(
+            f"The best trial (#{best.number}, {spec.objective} {best.value:.4g}) of the study "
+            f"{study.study_name!r} from {spec_path.name}, on every fold and a full fit."
+        ),
+        notebook=spec.notebook,
+        dataset=str(spec.dataset) if spec.dataset else None,
+        params=best.user_attrs["params"],
+        folds=[*folds, "full"],
+    )
+    out.write_text(yaml.safe_dump(experiment, sort_keys=False))
+    return out
