@@ -73,3 +73,10 @@ def test_getattr_serves_history_buffer_statistics_only(tmp_path):
     torch.save({"meta": EscapesThroughGetattr()}, path)
     with pytest.raises(pickle.UnpicklingError, match="only HistoryBuffer statistics"):
         load_checkpoint_file(path)
+
+
+def test_a_file_that_is_no_checkpoint_is_named(tmp_path):
+    path = tmp_path / "notes.pth"
+    path.write_text("this is not a checkpoint")
+    with pytest.raises(pickle.UnpicklingError, match=r"notes\.pth is not a checkpoint"):
+        load_checkpoint_file(path)

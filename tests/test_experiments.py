@@ -326,7 +326,7 @@ def test_a_run_that_raises_is_recorded_while_the_others_complete(batch):
         "broken/fold1": "failed",
     }
     broken = runs[runs["run"] == "broken/fold0"].iloc[0]
-    assert "not-a-checkpoint.pth" in broken["error"] or "checkpoint" in broken["error"].lower()
+    assert "not-a-checkpoint.pth is not a checkpoint" in broken["error"]
     notebook = json.loads((Path(broken["run_dir"]) / "notebook.ipynb").read_text())
     assert any(
         output.get("output_type") == "error"

@@ -159,3 +159,20 @@ def test_finer_heatmaps_add_deconvolutions(stride):
     with torch.no_grad():
         out = build_model(params)._forward(torch.zeros(1, 3, 64, 64))
     assert out.shape == (1, 10, 64 // stride, 64 // stride)
+
+
+@pytest.mark.parametrize("ratio, size", [(2.4, (96, 96)), (1.73, (64, 96)), (3.14159, (128, 64))])
+def test_any_split_ratio_gives_matching_codec_and_head_lengths(ratio, size):
+    """A tuned ratio (any float) must not make the head's SimCC vectors one bin shorter than
+    the codec's targets."""
+    from mmpose.codecs import SimCCLabel
+
+    params = TrainParams(model="rtmpose-tiny", input_size=size, simcc_split_ratio=ratio)
+    assert cfg.simcc_split_ratio(params) == pytest.approx(ratio, abs=1 / 64)
+    codec = {k: v for k, v in cfg.codec(params).items() if k != "type"}
+    keypoints = torch.rand(1, 10, 2).numpy() * torch.tensor(size).numpy()
+    target = SimCCLabel(**codec).encode(keypoints)
+    with torch.no_grad():
+        x, y = build_model(params)._forward(torch.zeros(1, 3, size[1], size[0]))
+    assert x.shape[-1] == target["keypoint_x_labels"].shape[-1]
+    assert y.shape[-1] == target["keypoint_y_labels"].shape[-1]

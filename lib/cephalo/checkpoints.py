@@ -75,13 +75,22 @@ def allowed_globals() -> list[Any]:
     ]
 
 
+class CheckpointError(pickle.UnpicklingError):
+    """A file that is not a checkpoint, or holds something the allow-list refuses."""
+
+
 def load_checkpoint_file(filename: str | os.PathLike, map_location: Any = None) -> Any:
-    """``torch.load`` with ``weights_only=True`` and the MMEngine allow-list."""
+    """``torch.load`` with ``weights_only=True`` and the MMEngine allow-list; a file that
+    cannot be loaded so raises :class:`CheckpointError` naming it."""
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
         raise FileNotFoundError(f"{filename} can not be found.")
-    with torch.serialization.safe_globals(allowed_globals()):
-        return torch.load(filename, map_location=map_location, weights_only=True)
+    try:
+        with torch.serialization.safe_globals(allowed_globals()):
+            return torch.load(filename, map_location=map_location, weights_only=True)
+    except Exception as error:  # garbage raises anything from EOFError to IndexError
+        reason = str(error).strip() or type(error).__name__
+        raise CheckpointError(f"{filename} is not a checkpoint the kit loads: {reason}") from None
 
 
 def use_safe_checkpoint_loader() -> None:

@@ -86,7 +86,7 @@ def read_runs(
     if experiments is not None:
         runs = runs[runs["experiment"].isin(list(experiments))]
     for column in JSON_COLUMNS:
-        runs[column] = [json.loads(v) if v else {} for v in runs[column]]
+        runs[column] = [json.loads(v) if isinstance(v, str) else {} for v in runs[column]]
     runs["fold"] = runs["fold"].astype("Int64")
     runs["trial"] = runs["trial"].astype("Int64")
     return runs.reset_index(drop=True)

@@ -122,7 +122,7 @@ def _execute(experiment: Experiment, runs: list[Run], workers: int) -> dict[str,
     queue = list(runs)
     running: dict[str, tuple[Run, subprocess.Popen[bytes]]] = {}
     statuses = {}
-    progress = tqdm(total=len(runs), unit="run", desc=experiment.name, dynamic_ncols=True)
+    progress = tqdm(total=len(runs), unit="run", desc=experiment.name, disable=None)
     try:
         while queue or running:
             while queue and len(running) < workers:
@@ -150,7 +150,7 @@ def _execute(experiment: Experiment, runs: list[Run], workers: int) -> dict[str,
 
 def _start(experiment: Experiment, run: Run, workers: int) -> subprocess.Popen[bytes]:
     prepare_run(run, experiment.registry)
-    with open(run.run_dir / LOG, "wb") as log:
+    with open(run.run_dir / LOG, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "cephalo.experiments.worker", str(run.run_dir)],
             stdout=log,

@@ -11,6 +11,7 @@ executed notebook shows the failing cell.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +105,8 @@ def execute_run(run_dir: Path) -> int:
     signal.signal(signal.SIGTERM, interrupt)
     error, status = None, "completed"
     try:
-        execute(state["notebook"], run_dir / NOTEBOOK, state["parameters"], log_output=True)
+        with _cell_log(run_dir / LOG):
+            execute(state["notebook"], run_dir / NOTEBOOK, state["parameters"], log_output=True)
     except PapermillExecutionError as failure:
         error = f"{failure.ename}: {failure.evalue} (cell [{failure.exec_count}])"
         status = "pruned" if failure.ename == "TrialPruned" else "failed"
@@ -125,8 +128,27 @@ def execute_run(run_dir: Path) -> int:
     return 0 if status == "completed" else 1
 
 
+@contextlib.contextmanager
+def _cell_log(path: Path) -> Iterator[None]:
+    """Send papermill's log (each cell's start and end, and the cells' outputs) to the run's
+    log file, and only there."""
+    logger = logging.getLogger("papermill")
+    handler = logging.FileHandler(path)  # appends: the runner's copy of stdout shares it
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     raise SystemExit(execute_run(Path(sys.argv[1])))
 
 

@@ -15,6 +15,7 @@ when it starts (:func:`cephalo.tuning.tuner.fail_orphaned_trials`).
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import optuna
@@ -46,15 +47,17 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S) -> optuna.storages.Ba
             return optuna.storages.journal.JournalStorage(backend)
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs={"pool_pre_ping": True},
-            heartbeat_interval=heartbeat_s,
-            grace_period=2 * heartbeat_s,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=1
-            ),
-        )
+        with warnings.catch_warnings():  # the heartbeat is "experimental" since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs={"pool_pre_ping": True},
+                heartbeat_interval=heartbeat_s,
+                grace_period=2 * heartbeat_s,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=1
+                ),
+            )
     except Exception as error:  # driver missing, server down, bad URL, unreadable file
         reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise StorageError(f"cannot open the study storage {shown(url)}: {reason}") from None

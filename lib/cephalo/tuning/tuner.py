@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,9 @@ def fail_orphaned_trials(study: optuna.Study) -> list[int]:
     """Fail the RUNNING trials of processes on this machine that are gone (the journal has
     no heartbeat; a database storage would also catch them once the heartbeat is stale),
     and enqueue each once more with the same parameters. Returns their numbers."""
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
     orphans = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         host, pid = trial.user_attrs.get("host"), trial.user_attrs.get("pid")
