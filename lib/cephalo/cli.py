@@ -39,6 +39,8 @@ class LazyGroup(click.Group):
         "leaderboard": "cephalo.experiments.commands:leaderboard_command",
         "tune": "cephalo.tuning.commands:tune_command",
         "dashboard": "cephalo.tuning.commands:dashboard_command",
+        "ensemble": "cephalo.ensemble.commands:ensemble_command",
+        "predict": "cephalo.ensemble.commands:predict_command",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -1,0 +1,155 @@
+"""Ensemble members: trained variants chosen from the registry, predicted under TTA views.
+
+A member is one variant of one experiment seen through one TTA view. Its out-of-fold
+predictions put together the held-out predictions of its fold models (every image predicted
+by the model that never saw it); its test predictions average all its fold models.
+
+Models are rebuilt from each run's ``params.json`` and its best checkpoint (loaded with the
+kit's weights-only loader); nothing in a run folder is executed. Predictions are cached as
+``.npz`` files (written atomically), so an interrupted ensemble resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cephalo.predictions import Predictions, load_predictions
+from cephalo.tta import View
+
+
+@dataclass(frozen=True)
+class FoldRun:
+    run_dir: Path
+    fold: int
+    dataset_dir: Path
+
+
+@dataclass(frozen=True)
+class Member:
+    experiment: str
+    variant: str
+    view: View
+    runs: tuple[FoldRun, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.experiment}/{self.variant}/{self.view.name}"
+
+
+def choose_variants(
+    runs: pd.DataFrame, experiment: str, variant: str | None, best: int | None
+) -> dict[str, list[FoldRun]]:
+    """Variant -> its completed held-out runs, from registry rows: one variant, all of the
+    experiment's, or its ``best`` k by mean fold MRE."""
+    from cephalo.experiments.leaderboard import leaderboard
+
+    chosen = runs[
+        (runs["experiment"] == experiment) & (runs["status"] == "completed") & runs["fold"].notna()
+    ]
+    if variant is not None:
+        chosen = chosen[chosen["variant"] == variant]
+    if chosen.empty:
+        what = f"variant {variant!r} of " if variant else ""
+        raise ValueError(f"no completed held-out runs of {what}experiment {experiment!r}")
+    if best is not None:
+        ranked = leaderboard(chosen)["variant"].tolist()[:best]
+        chosen = chosen[chosen["variant"].isin(ranked)]
+    variants = {}
+    for name, group in chosen.groupby("variant", sort=False):
+        variants[str(name)] = [
+            FoldRun(
+                Path(row.run_dir),
+                int(row.fold),
+                Path(
+                    json.loads((Path(row.run_dir) / "run.json").read_text())["parameters"][
+                        "dataset_dir"
+                    ]
+                ),
+            )
+            for row in group.sort_values("fold").itertuples()
+        ]
+    return variants
+
+
+class Predictor:
+    """A fold model, rebuilt from its run folder, predicting images under a view."""
+
+    def __init__(self, run_dir: Path) -> None:
+        from cephalo.data.prepared import read_manifest
+        from cephalo.models.config import DataSpec, build_config, pipelines
+        from cephalo.models.params import parse_params
+        from cephalo.predict import load_model
+        from cephalo.train import best_checkpoint
+
+        state = json.loads((run_dir / "run.json").read_text())
+        self.params = parse_params(json.loads((run_dir / "params.json").read_text()))
+        dataset = Path(state["parameters"]["dataset_dir"])
+        names = tuple(read_manifest(dataset)["landmarks"])
+        data = DataSpec(
+            image_dir=dataset / "images",
+            train_ann=run_dir / "data" / "train.json",
+            val_ann=None,
+            landmark_names=names,
+        )
+        config = build_config(self.params, data, work_dir=run_dir / "train")
+        self.model = load_model(config, best_checkpoint(run_dir / "train"), device="cpu")
+        _, self.pipeline = pipelines(self.params)
+
+    def predict(self, images: Iterable[tuple[int, np.ndarray, float]], view: View) -> Predictions:
+        """Predictions of the images under ``view``, coordinates mapped back to the
+        original images (raw outputs, when kept, stay in the view's frame)."""
+        from cephalo.predict import predict_images
+
+        sizes = {}
+
+        def viewed() -> Iterator[tuple[int, np.ndarray, float]]:
+            for image_id, image, spacing in images:
+                sizes[image_id] = image.shape[1::-1]
+                yield image_id, view.apply(image), spacing
+
+        result = predict_images(
+            self.model, self.pipeline, viewed(), batch_size=self.params.batch_size
+        )
+        for i, image_id in enumerate(result.image_id):
+            width, height = sizes[int(image_id)]
+            result.coords[i] = view.inverse(result.coords[i], width, height)
+        return result
+
+
+def cached(path: Path, compute: Any) -> Predictions:
+    """The predictions at ``path``, computed and saved (atomically) when missing."""
+    if path.is_file():
+        return load_predictions(path)
+    predictions = compute()
+    predictions.save(path)
+    return predictions
+
+
+def combine_folds(parts: list[Predictions]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Held-out predictions of several folds as one set sorted by image id:
+    (image ids, coords (N, K, 2), confidence (N, K))."""
+    ids = np.concatenate([p.image_id for p in parts])
+    coords = np.concatenate([p.coords for p in parts])
+    confidence = np.concatenate([p.confidence for p in parts])
+    order = np.argsort(ids)
+    if len(np.unique(ids)) != len(ids):
+        raise ValueError("an image is held out by two folds of one member")
+    return ids[order], coords[order], confidence[order]
+
+
+def average_folds(parts: list[Predictions]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Test predictions of all fold models of a member, averaged (same images in each)."""
+    ids = parts[0].image_id
+    for part in parts[1:]:
+        if not np.array_equal(part.image_id, ids):
+            raise ValueError("fold models predicted different test images")
+    coords = np.mean([p.coords for p in parts], axis=0)
+    confidence = np.mean([p.confidence for p in parts], axis=0)
+    return ids, coords, confidence

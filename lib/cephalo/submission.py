@@ -1,0 +1,139 @@
+"""Challenge-format submissions: writing them, and checking every file written.
+
+A submission folder holds::
+
+    predictions.json   the challenge's "Multiple points" JSON: every slice x 38 landmarks,
+                       z the 1-based slice of the test stack, x/y pixels of the unpadded image
+    predictions.csv    the same as a table: image (z), landmark, x, y
+    manifest.json      how it was made: members, TTA views, fusion and weights, OOF scores,
+                       package versions, the git commit
+
+:func:`validate` re-reads the JSON with the evaluator's strict reader and checks each point
+is finite and inside its unpadded image, and that the slices are exactly the stack's.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cephalo.errors import DataError
+from cephalo.files import atomic_open
+from cephalo.landmarks import LANDMARK_NAMES
+from cephalo.paths import REPO_ROOT
+
+JSON, CSV, MANIFEST = "predictions.json", "predictions.csv", "manifest.json"
+VERSIONED = ("cephalo", "torch", "mmpose", "mmengine", "mmcv", "numpy", "optuna")
+
+
+def challenge_json(slices: np.ndarray, coords: np.ndarray) -> dict[str, Any]:
+    """The challenge's JSON object for ``coords`` (N, 38, 2) of 1-based ``slices`` (N,)."""
+    points = [
+        {"name": name, "point": [float(x), float(y), int(z)]}
+        for z, image in zip(slices, coords, strict=True)
+        for name, (x, y) in zip(LANDMARK_NAMES, image, strict=True)
+    ]
+    return {
+        "name": "Orthodontic landmarks",
+        "type": "Multiple points",
+        "points": points,
+        "version": {"major": 1, "minor": 0},
+    }
+
+
+def write_json(path: str | os.PathLike[str], slices: np.ndarray, coords: np.ndarray) -> Path:
+    with atomic_open(path, "w") as f:
+        json.dump(challenge_json(slices, coords), f)
+    return Path(path)
+
+
+def write_submission(
+    folder: str | os.PathLike[str],
+    slices: np.ndarray,
+    coords: np.ndarray,
+    image_sizes: np.ndarray,
+    manifest: dict[str, Any],
+) -> Path:
+    """Write the three files (each atomically, the manifest last) and validate them."""
+    folder = Path(folder)
+    write_json(folder / JSON, slices, coords)
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(["image", "landmark", "x", "y"])
+    for z, image in zip(slices, coords, strict=True):
+        for name, (x, y) in zip(LANDMARK_NAMES, image, strict=True):
+            writer.writerow([int(z), name, repr(float(x)), repr(float(y))])
+    with atomic_open(folder / CSV, "w") as f:
+        f.write(table.getvalue())
+    validate(folder / JSON, slices, image_sizes)
+    full = dict(manifest, versions=versions(), commit=git_commit())
+    with atomic_open(folder / MANIFEST, "w") as f:
+        f.write(json.dumps(full, indent=1, default=_plain) + "\n")
+    return folder
+
+
+def validate(
+    path: str | os.PathLike[str], slices: Sequence[int], image_sizes: np.ndarray
+) -> dict[int, np.ndarray]:
+    """Check a prediction file for the stack: every slice (exactly ``slices``) x every
+    landmark, finite, inside the unpadded image (``image_sizes`` (N, 2) width, height in the
+    order of ``slices``). Raises DataError naming the slice and landmark."""
+    from cephalo.evaluate import read_predictions
+
+    predicted = read_predictions(path)  # structure, names, duplicates, missing landmarks
+    wanted = {int(z) for z in slices}
+    if set(predicted) != wanted:
+        extra, missing = sorted(set(predicted) - wanted), sorted(wanted - set(predicted))
+        raise DataError(f"{path}: slices {missing} missing, {extra} not in the stack")
+    for z, (width, height) in zip(slices, image_sizes, strict=True):
+        points = predicted[int(z)]
+        outside = ~(
+            (points[:, 0] >= -0.5)
+            & (points[:, 0] <= width - 0.5)
+            & (points[:, 1] >= -0.5)
+            & (points[:, 1] <= height - 0.5)
+        )
+        if outside.any():
+            k = int(np.flatnonzero(outside)[0])
+            raise DataError(
+                f"{path}: z={z}, landmark {LANDMARK_NAMES[k]!r} at {points[k].tolist()} lies "
+                f"outside the {width}x{height} image"
+            )
+    return predicted
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for name in VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
+        )
+    except OSError:
+        return None
+    return result.stdout.strip() or None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
