@@ -38,6 +38,7 @@ bench: setup
 	$(PY) benchmarks/prepare_memory.py
 	$(PY) benchmarks/training_throughput.py
 	$(PY) benchmarks/inference_throughput.py
+	OMP_NUM_THREADS=1 $(PY) benchmarks/fusion_throughput.py
 
 # Rewrites the lock from what .venv holds now (after a deliberate upgrade).
 lock: setup

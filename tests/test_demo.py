@@ -1,30 +1,51 @@
-"""``cephalo demo --fast`` runs the whole current recipe, and the commands it prints exist."""
+"""``cephalo demo --fast`` runs the whole recipe, and the commands it prints exist."""
 
 from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from cephalo.cli import main
 from cephalo.demo import run_demo
+from cephalo.paths import EXPERIMENTS
+from cephalo.submission import validate
+from cephalo.tuning.report import load_study
 
 pytestmark = pytest.mark.slow
 
 
 def test_fast_demo_end_to_end(tmp_path, capsys):
-    out = run_demo(fast=True, data_dir=tmp_path / "data", out=tmp_path / "demo")
+    """The whole competition at toy size, in a scratch checkout layout holding the
+    demo-fast specs of experiments/."""
+    (tmp_path / "experiments").mkdir()
+    for spec in EXPERIMENTS.glob("demo-fast*.yaml"):
+        shutil.copy(spec, tmp_path / "experiments")
+    submission = run_demo(fast=True, root=tmp_path)
     printed = capsys.readouterr().out
-    run = out / "runs" / "rtmpose-tiny" / "fold0"
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert {"MRE", "SDR 2.0mm", "mean_shape_baseline"} <= metrics.keys()
-    assert (run / "predictions" / "test.npz").is_file()
-    assert (out / "explore_data.ipynb").is_file() and (run / "notebook.ipynb").is_file()
-    assert f"fold 0: MRE {metrics['MRE']:.2f} mm" in printed
+
+    assert submission == tmp_path / "submissions" / "demo-fast"
+    manifest = json.loads((submission / "manifest.json").read_text())
+    assert [m["name"] for m in manifest["members"]] == [
+        f"{e}/base/{view}"
+        for e in ("demo-fast-tune-best", "demo-fast")
+        for view in ("identity", "flip")
+    ]
+    validate(submission / "predictions.json", [1, 2, 3], _test_sizes(tmp_path))
+    html = (submission / "report.html").read_text()
+    assert html.count("data:image/png;base64") >= 8 and "fusion" in html
+
+    study = load_study(
+        f"sqlite:///{tmp_path / 'experiments' / 'demo-fast-tune' / 'study.db'}", "demo-fast-tune"
+    )
+    assert len(study.trials) == 2
+    assert "beat the best member" in printed or "beats the best member" in printed
 
     # every command the demo prints is one the CLI accepts
     commands = [
@@ -32,11 +53,21 @@ def test_fast_demo_end_to_end(tmp_path, capsys):
         for line in printed.splitlines()
         if line.strip().startswith("$ cephalo ")
     ]
-    assert len(commands) == 4
+    assert [c[1] for c in commands] == [
+        "data", "data", "notebook", "tune", "run", "run", "leaderboard", "ensemble", "notebook",
+    ]  # fmt: skip
     runner = CliRunner()
     for command in commands:
-        result = runner.invoke(main, [*command[1:3], "--help"])
+        subcommand = command[1:3] if command[1] == "data" else command[1:2]
+        result = runner.invoke(main, [*subcommand, "--help"])
         assert result.exit_code == 0, (command, result.output)
+
+
+def _test_sizes(root):
+    from cephalo.predict import stack_images
+
+    stack = root / "data" / "demo-fast" / "raw" / "test_stack.mha"
+    return np.array([image.shape[1::-1] for _, image, _ in stack_images(stack)])
 
 
 def test_notebook_command_refuses_unknown_parameters(tmp_path):

@@ -183,7 +183,7 @@ def test_best_trial_exports_to_an_experiment_spec(study_with_a_crash):
     exported = spec.with_name("tiny-best.yaml")
     assert f"wrote {exported}" in study_with_a_crash["result"].stdout
     experiment = load_experiment(exported)
-    assert [run.name for run in experiment.runs] == ["base/fold0", "base/fold1", "base/full"]
+    assert [run.name for run in experiment.runs] == ["base/fold0", "base/fold1"]
     assert experiment.runs[0].parameters["params"] == study.best_trial.user_attrs["params"]
 
 
@@ -332,7 +332,7 @@ def test_dashboard_serves_the_study_on_localhost(study_with_a_crash):
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies") as reply:
-                    studies = json.loads(reply.read())["studies"]
+                    studies = json.loads(reply.read())["study_summaries"]
                 break
             except OSError:
                 assert time.monotonic() < deadline and server.poll() is None, "no dashboard"

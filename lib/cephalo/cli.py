@@ -59,9 +59,10 @@ def doctor() -> None:
 
 
 @main.command()
-@click.option("--fast", is_flag=True, help="A smaller, quicker run (what the tests use).")
+@click.option("--fast", is_flag=True, help="A toy-sized run (a few minutes; what the tests use).")
 def demo(fast: bool) -> None:
-    """Run the kit end to end on the built-in synthetic data (CPU)."""
+    """A whole miniature competition on synthetic data, on a CPU: data, folds, a study,
+    fold models, an ensemble, a submission and an HTML report."""
     from cephalo.demo import run_demo
 
     run_demo(fast=fast)

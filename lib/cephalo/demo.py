@@ -1,14 +1,18 @@
-"""``cephalo demo``: the kit end to end on the built-in synthetic data, on a CPU.
+"""``cephalo demo``: a whole miniature competition on the built-in synthetic data, on a CPU.
 
 Each step is what a user runs on the real release with bigger settings, and the demo prints
-that command as it goes: a synthetic release, its preparation into folds, the exploration
-notebook, and a training run of the training notebook (one fold, predicting the test stack).
-It grows with the kit (batch runs, tuning, fusion and a report come with their issues).
+that command as it goes: a synthetic release and its preparation into folds, the exploration
+notebook, a short Optuna study whose best trial is exported and trained on every fold,
+HRNet fold models beside it, the leaderboard, the ensemble of both under flip TTA with
+weights learned out-of-fold, a validated submission, and a report (an executed notebook
+exported to HTML beside the submission). The specs are ordinary files in ``experiments/``
+(``demo-*.yaml``; ``demo-fast-*.yaml`` for ``--fast``). Re-running resumes: finished steps
+are not redone.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import shlex
 import time
 from dataclasses import dataclass
@@ -16,10 +20,7 @@ from pathlib import Path
 
 import click
 
-from cephalo.data.default import synthetic_release
-from cephalo.data.prepare import prepare_release
-from cephalo.notebooks import execute
-from cephalo.paths import DATA, EXPERIMENTS
+from cephalo.paths import REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -28,131 +29,117 @@ class DemoSize:
     n_test: int
     scale: float
     folds: int
-    epochs: int
 
 
-FULL = DemoSize(n_images=60, n_test=10, scale=0.15, folds=5, epochs=60)
-FAST = DemoSize(n_images=24, n_test=4, scale=0.1, folds=3, epochs=4)
+FULL = DemoSize(n_images=45, n_test=10, scale=0.15, folds=3)
+FAST = DemoSize(n_images=18, n_test=3, scale=0.1, folds=2)
 
 
-def _step(title: str, command: list[str]) -> None:
-    """Announce a step with the command a user would type for it."""
-    click.secho(f"\n== {title}", bold=True)
-    click.echo("   $ " + shlex.join(command))
+class Demo:
+    """The demo's paths, under ``root`` (a checkout: data/, experiments/, submissions/)."""
+
+    def __init__(self, root: Path, fast: bool) -> None:
+        self.root, self.name = root, "demo-fast" if fast else "demo"
+        self.size = FAST if fast else FULL
+        self.raw = root / "data" / self.name / "raw"
+        self.prepared = root / "data" / self.name / "prepared"
+        self.experiments = root / "experiments"
+        self.out = self.experiments / self.name
+        self.submission = root / "submissions" / self.name
+
+    def spec(self, suffix: str = "") -> Path:
+        return self.experiments / f"{self.name}{suffix}.yaml"
+
+    def shown(self, path: Path) -> str:
+        return os.path.relpath(path, self.root) if path.is_relative_to(self.root) else str(path)
+
+    def step(self, title: str, *command: str | Path) -> None:
+        """Announce a step with the command a user would type for it."""
+        words = [self.shown(w) if isinstance(w, Path) else w for w in command]
+        click.secho(f"\n== {title}", bold=True)
+        click.echo("   $ " + shlex.join(["cephalo", *words]))
 
 
-def run_demo(fast: bool = False, data_dir: Path | None = None, out: Path | None = None) -> Path:
-    """Run the demo; returns the folder holding its results."""
-    size = FAST if fast else FULL
-    name = "demo-fast" if fast else "demo"
-    data_dir = data_dir or DATA / name
-    out = out or EXPERIMENTS / name
-    started = time.perf_counter()
+def run_demo(fast: bool = False, root: Path = REPO_ROOT) -> Path:
+    """Run the demo; returns the submission folder (which holds report.html)."""
+    from cephalo.data.default import synthetic_release
+    from cephalo.data.prepare import prepare_release
+    from cephalo.ensemble.build import build_ensemble
+    from cephalo.experiments import leaderboard
+    from cephalo.experiments.registry import read_runs
+    from cephalo.experiments.runner import run_experiment
+    from cephalo.notebooks import execute, export_html
+    from cephalo.tuning.tuner import export_best, tune
 
-    raw = data_dir / "raw"
-    _step(
+    demo, started = Demo(root, fast), time.perf_counter()
+    size = demo.size
+    demo.step(
         "1. a synthetic CL-Detection 2023 release",
-        [
-            "cephalo",
-            "data",
-            "synth",
-            "--out",
-            str(raw),
-            "--n-images",
-            str(size.n_images),
-            "--n-test",
-            str(size.n_test),
-            "--scale",
-            str(size.scale),
-            "--seed",
-            "0",
-        ],
+        *("data", "synth", "--out", demo.raw, "--n-images", str(size.n_images)),
+        *("--n-test", str(size.n_test), "--scale", str(size.scale), "--seed", "0"),
     )
-    synthetic_release(raw, size.n_images, size.n_test, size.scale, seed=0)
+    synthetic_release(demo.raw, size.n_images, size.n_test, size.scale, seed=0)
 
-    prepared = data_dir / "prepared"
-    _step(
+    stack, gt = demo.raw / "train_stack.mha", demo.raw / "train-gt.json"
+    demo.step(
         "2. prepare it: cropped PNGs, COCO annotations, stratified folds",
-        [
-            "cephalo",
-            "data",
-            "prepare",
-            "--stack",
-            str(raw / "train_stack.mha"),
-            "--gt",
-            str(raw / "train-gt.json"),
-            "--out",
-            str(prepared),
-            "--folds",
-            str(size.folds),
-        ],
+        *("data", "prepare", "--stack", stack, "--gt", gt),
+        *("--out", demo.prepared, "--folds", str(size.folds)),
     )
-    prepare_release(raw / "train_stack.mha", raw / "train-gt.json", prepared, folds=size.folds)
+    prepare_release(stack, gt, demo.prepared, folds=size.folds, progress=False)
 
-    explored = out / "explore_data.ipynb"
-    _step(
+    explored = demo.out / "explore_data.ipynb"
+    demo.step(
         "3. explore it (papermill)",
-        ["cephalo", "notebook", "explore_data", str(explored), "-p", "dataset_dir", str(prepared)],
+        *("notebook", "explore_data", explored, "-p", "dataset_dir", demo.prepared),
     )
-    execute("explore_data", explored, dict(dataset_dir=str(prepared)))
+    execute("explore_data", explored, dict(dataset_dir=str(demo.prepared)))
 
-    run = out / "runs" / "rtmpose-tiny" / "fold0"
-    params = dict(
-        model="rtmpose-tiny",
-        input_size=[128, 128],
-        epochs=size.epochs,
-        lr=5e-3,
-        augmentation=0.2,
-        val_interval=max(1, size.epochs // 6),
-        num_workers=0,
-    )
-    _step(
-        "4. train RTMPose on fold 0, predict the held-out fold and the test stack",
-        [
-            "cephalo",
-            "notebook",
-            "train",
-            str(run / "notebook.ipynb"),
-            "-p",
-            "dataset_dir",
-            str(prepared),
-            "-p",
-            "fold",
-            "0",
-            "-p",
-            "run_dir",
-            str(run),
-            "-p",
-            "test_stack",
-            str(raw / "test_stack.mha"),
-            "-p",
-            "test_gt",
-            str(raw / "test-gt.json"),
-            "-p",
-            "params",
-            json.dumps(params),
-        ],
-    )
-    execute(
-        "train",
-        run / "notebook.ipynb",
-        dict(
-            dataset_dir=str(prepared),
-            fold=0,
-            run_dir=str(run),
-            params=params,
-            test_stack=str(raw / "test_stack.mha"),
-            test_gt=str(raw / "test-gt.json"),
-        ),
-    )
+    tuning = demo.spec("-tune")
+    demo.step("4. tune RTMPose with Optuna, export the best trial", "tune", tuning, "--export-best")
+    best = export_best(tune(tuning), tuning)
 
-    metrics = json.loads((run / "metrics.json").read_text())
-    baseline = metrics["mean_shape_baseline"]
+    for spec in (best, demo.spec()):
+        demo.step(f"5. train {spec.stem} on every fold (papermill batch)", "run", spec)
+        failed = run_experiment(spec).failed
+        if failed:
+            raise click.ClickException(f"runs failed: {', '.join(failed)}; see their notebooks")
+
+    members = [best.stem, demo.name]
+    demo.step("6. the leaderboard", "leaderboard", *members)
+    runs = read_runs(demo.experiments / "registry.db", members)
+    click.echo(leaderboard.format_leaderboard(leaderboard.leaderboard(runs)))
+
+    ensemble = demo.spec("-ensemble")
+    demo.step(
+        "7. ensemble: flip TTA, fusion learned out-of-fold, the submission",
+        *("ensemble", ensemble, "--out", demo.submission),
+    )
+    build_ensemble(ensemble, demo.submission)
+
+    report = demo.out / "report.ipynb"
+    parameters = dict(
+        dataset_dir=str(demo.prepared),
+        experiments=members,
+        registry=str(demo.experiments / "registry.db"),
+        tuning_spec=str(tuning),
+        submission=str(demo.submission),
+    )
+    demo.step(
+        "8. the report (executed notebook, exported to HTML beside the submission)",
+        *("notebook", "report", report),
+        *(w for k, v in parameters.items() for w in ("-p", k, str(v))),
+    )
+    execute("report", report, parameters)
+    html = export_html(report, demo.submission / "report.html")
+
+    from cephalo.ensemble.report import EnsembleResult
+
     click.secho(f"\n== done in {time.perf_counter() - started:.0f} s", bold=True)
-    click.echo(
-        f"   fold 0: MRE {metrics['MRE']:.2f} mm, SDR 2.0mm {metrics['SDR 2.0mm']:.1f}% "
-        f"(mean-shape baseline: MRE {baseline['MRE']:.2f} mm)"
-    )
-    click.echo(f"   data:      {data_dir}\n   results:   {out}")
-    click.echo(f"   notebooks: .venv/bin/jupyter lab {out}")
-    return out
+    click.echo(leaderboard.baseline_verdict(leaderboard.leaderboard(runs)))
+    click.echo(EnsembleResult(demo.submission).verdict())
+    click.echo(f"   submission: {demo.shown(demo.submission)}  report: {demo.shown(html)}")
+    click.echo(f"   notebooks:  .venv/bin/jupyter lab {demo.shown(demo.out)}")
+    click.echo(f"   dashboard:  .venv/bin/cephalo dashboard {demo.shown(tuning)}")
+    click.echo(f"   leaderboard: .venv/bin/cephalo leaderboard {' '.join(members)}")
+    return demo.submission

@@ -117,3 +117,16 @@ def execute(
         kernel_manager_class=UnixSocketKernelManager,
     )
     return output
+
+
+def export_html(notebook: str | os.PathLike[str], html: str | os.PathLike[str]) -> Path:
+    """An executed notebook as one self-contained HTML page (figures embedded as PNG), the
+    report a browser opens."""
+    from nbconvert import HTMLExporter
+
+    from cephalo.files import atomic_open
+
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(notebook, 4))
+    with atomic_open(html, "w") as f:
+        f.write(body)
+    return Path(html)

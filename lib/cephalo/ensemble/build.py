@@ -44,7 +44,7 @@ from cephalo.ensemble.members import (
 )
 from cephalo.errors import validation_problems
 from cephalo.experiments.registry import read_runs
-from cephalo.experiments.spec import SpecError, TestStack
+from cephalo.experiments.spec import SpecError, TestStack, beside
 from cephalo.files import atomic_open
 from cephalo.metrics import MRE, radial_errors, summarize
 from cephalo.submission import MANIFEST, write_json, write_submission
@@ -83,8 +83,7 @@ def read_ensemble_spec(path: Path) -> EnsembleSpec:
     if not path.is_file():
         raise SpecError(f"{path}: no such ensemble file")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-        return EnsembleSpec(**raw)
+        spec = EnsembleSpec(**(yaml.safe_load(path.read_text()) or {}))
     except yaml.YAMLError as error:
         raise SpecError(f"{path}: not valid YAML: {error}") from None
     except ValidationError as error:
@@ -92,6 +91,10 @@ def read_ensemble_spec(path: Path) -> EnsembleSpec:
         raise SpecError(f"{path}: invalid ensemble spec:\n  " + "\n  ".join(problems)) from None
     except TypeError as error:
         raise SpecError(f"{path}: {error}") from None
+    spec.registry = beside(path, spec.registry)
+    if spec.test:
+        spec.test.stack, spec.test.gt = beside(path, spec.test.stack), beside(path, spec.test.gt)
+    return spec
 
 
 def members_of(spec: EnsembleSpec, registry: Path) -> list[Member]:

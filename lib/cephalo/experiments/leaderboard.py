@@ -63,6 +63,18 @@ def leaderboard(runs: pd.DataFrame, metric: str = MRE) -> pd.DataFrame:
     return table[order].sort_values(metric, ascending=lower_is_better(metric)).reset_index()
 
 
+def baseline_verdict(table: pd.DataFrame) -> str:
+    """One line per variant: its mean fold MRE against the mean-shape baseline's."""
+    lines = []
+    for _, row in table.iterrows():
+        beats = "beats" if row[MRE] < row[BASELINE] else "DOES NOT beat"
+        lines.append(
+            f"{row['experiment']}/{row['variant']}: MRE {row[MRE]:.2f} mm {beats} the "
+            f"mean-shape baseline's {row[BASELINE]:.2f} mm"
+        )
+    return "\n".join(lines)
+
+
 def per_landmark(runs: pd.DataFrame) -> pd.DataFrame:
     """Variant x landmark: MRE per landmark averaged over the variant's held-out folds."""
     done = runs[(runs["status"] == "completed") & runs["fold"].notna()]

@@ -16,7 +16,8 @@
 
 The runs are variants x grid x folds. A run is named ``<variant>/fold<k>``, or
 ``<variant>/full`` for a full fit (training on every image, no held-out fold). Relative
-paths are relative to the folder ``cephalo`` runs from (the checkout root in the README).
+paths are relative to the spec file's folder (``../data/...`` from ``experiments/``), so a
+spec means the same whatever folder ``cephalo`` runs from.
 Everything is checked when the spec is loaded, before any run starts: an unknown key, a
 misspelled training parameter, a fold the dataset lacks.
 """
@@ -127,10 +128,21 @@ def read_spec(path: str | os.PathLike[str]) -> ExperimentSpec:
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
     try:
-        return ExperimentSpec(**raw)
+        spec = ExperimentSpec(**raw)
     except ValidationError as error:
         problems = validation_problems(error, ExperimentSpec)
         raise SpecError(f"{path}: invalid experiment spec:\n  " + "\n  ".join(problems)) from None
+    spec.dataset = beside(path, spec.dataset)
+    if spec.test:
+        spec.test.stack, spec.test.gt = beside(path, spec.test.stack), beside(path, spec.test.gt)
+    return spec
+
+
+def beside(spec_path: Path, value: Path | None) -> Path | None:
+    """A path from a spec file, relative ones taken from the spec's folder."""
+    if value is None:
+        return None
+    return (Path(spec_path).resolve().parent / value.expanduser()).resolve()
 
 
 def load_experiment(path: str | os.PathLike[str]) -> Experiment:
@@ -167,8 +179,8 @@ def load_experiment(path: str | os.PathLike[str]) -> Experiment:
                 params=params,
             )
             if spec.test:
-                parameters["test_stack"] = str(spec.test.stack.resolve())
-                parameters["test_gt"] = str(spec.test.gt.resolve()) if spec.test.gt else None
+                parameters["test_stack"] = str(spec.test.stack)
+                parameters["test_gt"] = str(spec.test.gt) if spec.test.gt else None
             try:
                 check_parameters(notebook, parameters, name=spec.notebook)
             except ParameterError as error:
@@ -193,7 +205,7 @@ def prepared_dataset(dataset: Path | None, spec_path: Path) -> tuple[Path, list[
     from cephalo.data.default import synthetic_dataset
     from cephalo.data.prepared import load_folds
 
-    dataset = dataset.resolve() if dataset else synthetic_dataset(progress=False)
+    dataset = dataset or synthetic_dataset(progress=False)
     try:
         return dataset, sorted(set(load_folds(dataset)["fold"]))
     except FileNotFoundError:

@@ -32,7 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cephalo.errors import validation_problems
-from cephalo.experiments.spec import SpecError
+from cephalo.experiments.spec import SpecError, beside
 from cephalo.models.params import SELECTION_RULES, TrainParams, parse_params
 
 
@@ -125,6 +125,7 @@ def read_tune_spec(path: str | os.PathLike[str]) -> TuneSpec:
     except ValidationError as error:
         problems = validation_problems(error, TuneSpec)
         raise SpecError(f"{path}: invalid tuning spec:\n  " + "\n  ".join(problems)) from None
+    spec.dataset = beside(path, spec.dataset)
     try:
         for name in spec.search:
             if name not in TrainParams.model_fields:

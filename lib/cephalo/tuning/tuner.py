@@ -194,8 +194,8 @@ def _alive(pid: int) -> bool:
 
 
 def export_best(study: optuna.Study, spec_path: Path, out: Path | None = None) -> Path:
-    """An experiment spec running the best trial's parameters on every fold (and a full
-    fit), written beside the tuning spec as ``<name>-best.yaml``."""
+    """An experiment spec running the best trial's parameters on every fold, written beside
+    the tuning spec as ``<name>-best.yaml`` (add ``full`` to its folds for a full fit)."""
     spec = read_tune_spec(spec_path)
     _, folds = prepared_dataset(spec.dataset, spec_path)
     best = study.best_trial
@@ -203,12 +203,12 @@ def export_best(study: optuna.Study, spec_path: Path, out: Path | None = None) -
     experiment = dict(
         description=(
             f"The best trial (#{best.number}, {spec.objective} {best.value:.4g}) of the study "
-            f"{study.study_name!r} from {spec_path.name}, on every fold and a full fit."
+            f"{study.study_name!r} from {spec_path.name}, on every fold."
         ),
         notebook=spec.notebook,
-        dataset=str(spec.dataset) if spec.dataset else None,
+        dataset=os.path.relpath(spec.dataset, out.parent) if spec.dataset else None,
         params=best.user_attrs["params"],
-        folds=[*folds, "full"],
+        folds=folds,
     )
     out.write_text(yaml.safe_dump(experiment, sort_keys=False))
     return out

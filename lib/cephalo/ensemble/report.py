@@ -1,0 +1,109 @@
+"""What an ensemble did, for the ensemble notebook and the report: scores of members and
+fusions, per-landmark errors, success-rate curves, and the worst images drawn."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from cephalo.data.prepared import load_images
+from cephalo.ensemble.build import OOF_FILE, scores_table
+from cephalo.landmarks import LANDMARK_NAMES
+from cephalo.metrics import MRE, radial_errors
+from cephalo.submission import MANIFEST
+
+
+class EnsembleResult:
+    """A submission folder's manifest and out-of-fold arrays."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self.manifest = json.loads((self.folder / MANIFEST).read_text())
+        with np.load(self.folder / OOF_FILE, allow_pickle=False) as oof:
+            self.oof = {key: oof[key] for key in oof.files}
+
+    def scores(self) -> pd.DataFrame:
+        return scores_table(self.manifest)
+
+    def verdict(self) -> str:
+        """Whether the submitted fusion beats the best single member out-of-fold."""
+        scores = self.manifest["oof"]
+        members = {n: s[MRE] for n, s in scores.items() if not n.startswith("fusion")}
+        best = min(members, key=members.get)
+        fused = scores[f"fusion: {self.manifest['fusion']}"][MRE]
+        beats = "beats" if fused < members[best] else "DOES NOT beat"
+        return (
+            f"fusion '{self.manifest['fusion']}' (OOF MRE {fused:.3f} mm, cross-validated) "
+            f"{beats} the best member {best} ({members[best]:.3f} mm)"
+        )
+
+    def errors(self) -> dict[str, np.ndarray]:
+        """Name -> (N, K) radial errors in mm: the best member and the submitted fusion."""
+        oof = self.oof
+        members = {
+            str(name): radial_errors(coords, oof["truth"], oof["spacing"])
+            for name, coords in zip(oof["members"], oof["coords"], strict=True)
+        }
+        best = min(members, key=lambda name: members[name].mean())
+        fused = radial_errors(oof["fused"], oof["truth"], oof["spacing"])
+        return {f"best member: {best}": members[best], f"fusion: {self.manifest['fusion']}": fused}
+
+
+def landmark_errors(errors: dict[str, np.ndarray]) -> plt.Figure:
+    """Mean radial error per landmark, with its standard error, for each entry."""
+    figure, axis = plt.subplots(figsize=(12, 3.5))
+    width = 0.8 / len(errors)
+    for i, (name, values) in enumerate(errors.items()):
+        positions = np.arange(values.shape[1]) + i * width
+        sem = values.std(axis=0, ddof=1) / np.sqrt(len(values))
+        axis.bar(positions, values.mean(axis=0), width, yerr=sem, capsize=2, label=name)
+    axis.set_xticks(np.arange(values.shape[1]) + 0.4 - width / 2, LANDMARK_NAMES[: values.shape[1]])
+    axis.set(xlabel="landmark", ylabel="MRE (mm)", title="out-of-fold error per landmark")
+    axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def sdr_curves(errors: dict[str, np.ndarray], max_mm: float = 10.0) -> plt.Figure:
+    """Success detection rate against the threshold, 0 to ``max_mm``."""
+    thresholds = np.linspace(0, max_mm, 201)
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for name, values in errors.items():
+        rates = [(values <= t).mean() * 100 for t in thresholds]
+        axis.plot(thresholds, rates, label=name)
+    for t in (2, 2.5, 3, 4):
+        axis.axvline(t, color="grey", linewidth=0.5, linestyle=":")
+    axis.set(xlabel="threshold (mm)", ylabel="SDR (%)", title="success rate", ylim=(0, 100))
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def worst_images(result: EnsembleResult, n: int = 4) -> plt.Figure:
+    """The ``n`` images the fusion misses most: ground truth (green) and fusion (red)."""
+    oof = result.oof
+    errors = radial_errors(oof["fused"], oof["truth"], oof["spacing"]).mean(axis=1)
+    worst = np.argsort(errors)[::-1][:n]
+    dataset = Path(result.manifest["members"][0]["runs"][0]["dataset_dir"])
+    images = {i.image_id: i for i in load_images(dataset)}
+    figure, axes = plt.subplots(1, len(worst), figsize=(4 * len(worst), 4.5), squeeze=False)
+    for axis, i in zip(axes[0], worst, strict=True):
+        image = images[int(oof["image_id"][i])]
+        pixels = cv2.imread(str(dataset / "images" / image.file_name), cv2.IMREAD_GRAYSCALE)
+        axis.imshow(pixels, cmap="gray")
+        truth, fused = oof["truth"][i], oof["fused"][i]
+        for (x0, y0), (x1, y1) in zip(truth, fused, strict=True):
+            axis.plot([x0, x1], [y0, y1], color="yellow", linewidth=0.7)
+        axis.scatter(*truth.T, s=8, color="lime", label="ground truth")
+        axis.scatter(*fused.T, s=8, color="red", label="fusion")
+        axis.set(title=f"image {image.image_id}: MRE {errors[i]:.2f} mm")
+        axis.axis("off")
+    axes[0, 0].legend(loc="lower left", fontsize=8)
+    figure.tight_layout()
+    return figure
