@@ -64,6 +64,7 @@ def ensemble(tmp_path_factory):
                 members=[{"experiment": "pair"}],
                 tta=["identity", "flip"],
                 fusion="learned",
+                distribution=True,
                 test={"stack": str(raw / "test_stack.mha"), "gt": str(raw / "test-gt.json")},
             )
         )
@@ -84,6 +85,7 @@ def test_learned_fusion_beats_the_best_member_out_of_fold(ensemble):
         f"pair/{v}/{view}" for v in ("rtmpose", "hrnet") for view in ("identity", "flip")
     }
     assert oof["fusion: learned"]["MRE"] < min(members.values()), oof
+    assert np.isfinite(oof["fusion: distribution"]["MRE"])  # SimCC and heatmaps fused
     print("\n" + ensemble["built"].stdout)  # flip TTA's effect, as measured, in the log
 
 

@@ -179,3 +179,68 @@ def test_validator_names_bad_points(tmp_path):
     path.write_text(json.dumps(challenge_json(np.array([1]), np.full((1, NUM_LANDMARKS, 2), 4.0))))
     with pytest.raises(DataError, match=r"slices \[2\] missing"):
         validate(path, [1, 2], np.array([[100, 80], [120, 90]]))
+
+
+def _member(view, point, width, height, input_size, bins, kind="simcc", sigma=3.0):
+    """A member whose raw outputs are Gaussians at ``point`` (original pixels) as ``view``
+    shows it, on a whole-image crop of an ``input_size`` model with ``bins`` per axis."""
+    from cephalo.predictions import Predictions
+
+    scale = np.array([width, height * input_size[0] / input_size[1]], float)
+    scale = np.maximum(scale, [height * input_size[0] / input_size[1], height])[None]  # aspect
+    centre = np.array([[(width - 1) / 2, (height - 1) / 2]])
+    seen = view.forward(np.asarray(point, float), width, height)
+    profiles = []
+    for axis in (0, 1):
+        j = np.arange(bins[axis])
+        px = j * input_size[axis] / bins[axis] * scale[0, axis] / input_size[axis]
+        px = px + centre[0, axis] - scale[0, axis] / 2
+        profiles.append(np.exp(-((px - seen[axis]) ** 2) / (2 * sigma**2)))
+    common = dict(
+        image_id=np.array([1]),
+        coords=np.zeros((1, 1, 2)),
+        confidence=np.ones((1, 1)),
+        spacing=np.array([0.1]),
+        image_size=np.array([[width, height]]),
+        input_center=centre,
+        input_scale=scale,
+        input_size=np.array(input_size),
+    )
+    if kind == "simcc":
+        raw = {
+            f"simcc_{a}": (np.log(p + 1e-30) / 10)[None, None]
+            for a, p in zip("xy", profiles, strict=True)
+        }
+    else:
+        raw = {"heatmaps": (profiles[1][:, None] * profiles[0][None, :])[None, None]}
+    return Predictions(**common, raw=raw)
+
+
+def test_distribution_fusion_brings_views_and_models_into_one_frame():
+    from cephalo.ensemble.distribution import fuse_distributions
+
+    width, height, point = 300, 240, (201.3, 77.6)
+    members = [
+        (_member(IDENTITY, point, width, height, (128, 128), (256, 256)), IDENTITY),
+        (_member(View(flip=True), point, width, height, (128, 128), (256, 256)), View(flip=True)),
+        (_member(View(scale=0.9), point, width, height, (96, 96), (240, 240)), View(scale=0.9)),
+        (
+            _member(
+                View(shift=(0.03, 0)),
+                point,
+                width,
+                height,
+                (128, 128),
+                (32, 32),
+                "heatmaps",
+                sigma=6.0,
+            ),
+            View(shift=(0.03, 0)),
+        ),
+    ]
+    fused = fuse_distributions(members)
+    assert fused.shape == (1, 1, 2)
+    assert np.abs(fused[0, 0] - point).max() < 0.3
+    # a member alone decodes to the same point too
+    alone = fuse_distributions(members[1:2])
+    assert np.abs(alone[0, 0] - point).max() < 0.3

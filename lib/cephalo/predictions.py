@@ -46,6 +46,9 @@ class Predictions:
     raw: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # Raw outputs are float16 in memory as on disk, so a result is the same whether
+        # its predictions were just computed or loaded from a file.
+        self.raw = {name: np.asarray(value, np.float16) for name, value in self.raw.items()}
         n = len(self.image_id)
         if self.coords.ndim != 3 or self.coords.shape[0] != n or self.coords.shape[2] != 2:
             raise ValueError(f"coords must be (N={n}, K, 2), got {self.coords.shape}")
@@ -62,7 +65,7 @@ class Predictions:
         """Write atomically (a temporary sibling renamed into place)."""
         path = Path(path)
         arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "raw"}
-        arrays.update({name: value.astype(np.float16) for name, value in self.raw.items()})
+        arrays.update(self.raw)
         with atomic_open(path, "wb") as f:
             np.savez_compressed(f, **arrays)
         return path

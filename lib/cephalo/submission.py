@@ -81,6 +81,14 @@ def write_submission(
     return folder
 
 
+def inside(coords: np.ndarray, image_sizes: np.ndarray) -> np.ndarray:
+    """(N, K, 2) coordinates clipped to their images (``image_sizes`` (N, 2) width, height):
+    a model's input crop reaches past the image (aspect padding), an answer there cannot be
+    right, and the challenge wants points on the image."""
+    upper = (image_sizes - 1)[:, None, :].astype(np.float64)
+    return np.clip(coords, 0.0, upper)
+
+
 def validate(
     path: str | os.PathLike[str], slices: Sequence[int], image_sizes: np.ndarray
 ) -> dict[int, np.ndarray]:

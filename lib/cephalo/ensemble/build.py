@@ -7,7 +7,9 @@ An ensemble file (YAML)::
       - {experiment: hrnet-cpu, variant: base} # one variant
       - {experiment: sweep, best: 2}           # the 2 best variants by mean fold MRE
     tta: [identity, flip]          # views every member predicts (cephalo.tta)
-    fusion: learned                # mean | median | confidence | robust | learned | greedy
+    fusion: learned                # mean | median | confidence | robust | learned | greedy |
+                                   #   distribution (SimCC / heatmap marginals averaged)
+    distribution: false            # also score distribution-level fusion (keeps raw outputs)
     test: {stack: ..., gt: ...}    # the stack to submit for (gt optional: scores it too)
     registry: null                 # default: registry.db beside this file
 
@@ -33,12 +35,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cephalo.data.prepared import load_folds, load_images
 from cephalo.ensemble import fusion
+from cephalo.ensemble.distribution import fuse_distributions
 from cephalo.ensemble.members import (
     FoldRun,
     Member,
     Predictor,
-    average_folds,
     cached,
+    check_same_images,
     choose_variants,
     combine_folds,
 )
@@ -47,10 +50,12 @@ from cephalo.experiments.registry import read_runs
 from cephalo.experiments.spec import SpecError, TestStack, beside
 from cephalo.files import atomic_open
 from cephalo.metrics import MRE, radial_errors, summarize
-from cephalo.submission import MANIFEST, write_json, write_submission
+from cephalo.predictions import Predictions
+from cephalo.submission import MANIFEST, inside, write_json, write_submission
 from cephalo.tta import View, parse_view
 
 OOF_FILE = "oof.npz"
+DISTRIBUTION = "distribution"
 
 
 class MemberSpec(BaseModel):
@@ -67,7 +72,12 @@ class EnsembleSpec(BaseModel):
     description: str = ""
     members: list[MemberSpec] = Field(min_length=1)
     tta: list[Any] = Field(default_factory=lambda: ["identity"], min_length=1)
-    fusion: Literal["mean", "median", "confidence", "robust", "learned", "greedy"] = "learned"
+    fusion: Literal[
+        "mean", "median", "confidence", "robust", "learned", "greedy", "distribution"
+    ] = "learned"
+    distribution: bool = False
+    """Also score distribution-level fusion (keeps every member's SimCC vectors or
+    heatmaps: memory and disk grow with them)."""
     test: TestStack | None = None
     registry: Path | None = None
 
@@ -108,61 +118,64 @@ def members_of(spec: EnsembleSpec, registry: Path) -> list[Member]:
     return members
 
 
-def oof_predictions(
-    members: list[Member], cache: Path
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(image ids, coords (M, N, K, 2), confidence (M, N, K)) of every member's OOF set."""
+def oof_predictions(members: list[Member], cache: Path, raw: bool = False) -> list[Predictions]:
+    """Every member's out-of-fold predictions (its folds' held-out sets put together), all
+    of the same images in the same order."""
     from cephalo.train import fold_split, prepared_images
 
     predictors: dict[Path, Predictor] = {}
-    all_coords, all_confidence, ids = [], [], None
+    result: list[Predictions] = []
     for member in members:
         parts = []
         for run in member.runs:
             _, held_out = fold_split(run.dataset_dir, run.fold)
             images = {i.image_id: i for i in load_images(run.dataset_dir)}
             items = partial(prepared_images, run.dataset_dir, [images[i] for i in held_out])
-            compute = partial(_predict, predictors, run.run_dir, items, member.view)
-            parts.append(cached(_cache_path(cache, member, run, "oof"), compute))
-        member_ids, coords, confidence = combine_folds(parts)
-        if ids is not None and not np.array_equal(ids, member_ids):
-            raise ValueError(f"{member.name} covers other images than the first member")
-        ids = member_ids
-        all_coords.append(coords)
-        all_confidence.append(confidence)
-    return ids, np.stack(all_coords), np.stack(all_confidence)
+            compute = partial(_predict, predictors, run.run_dir, items, member.view, raw)
+            parts.append(cached(_cache_path(cache, member, run, "oof"), compute, raw))
+        combined = combine_folds(parts)
+        if result and not np.array_equal(result[0].image_id, combined.image_id):
+            raise ValueError(f"{member.name} covers other images than {members[0].name}")
+        result.append(combined)
+    return result
 
 
 def test_predictions(
-    members: list[Member], stack: Path, gt: Path | None, cache: Path | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(slices, coords (M, N, K, 2), confidence (M, N, K), image sizes (N, 2)) of the test
-    stack for every member, each averaged over its fold models. What ``cephalo predict``
+    members: list[Member],
+    stack: Path,
+    gt: Path | None,
+    cache: Path | None = None,
+    raw: bool = False,
+) -> list[list[Predictions]]:
+    """Every member's fold models' predictions of the test stack. What ``cephalo predict``
     runs, and with ``cache`` what the ensemble step runs."""
     from cephalo.predict import stack_images
 
     predictors: dict[Path, Predictor] = {}
-    all_coords, all_confidence = [], []
+    result = []
     for member in members:
         parts = []
         for run in member.runs:
             items = partial(stack_images, stack, gt)
-            compute = partial(_predict, predictors, run.run_dir, items, member.view)
+            compute = partial(_predict, predictors, run.run_dir, items, member.view, raw)
             path = _cache_path(cache, member, run, "test") if cache else None
-            parts.append(cached(path, compute) if path else compute())
-        slices, coords, confidence = average_folds(parts)
-        all_coords.append(coords)
-        all_confidence.append(confidence)
-    return slices, np.stack(all_coords), np.stack(all_confidence), parts[0].image_size
+            parts.append(cached(path, compute, raw) if path else compute())
+        check_same_images(parts)
+        result.append(parts)
+    return result
 
 
 def _predict(
-    predictors: dict[Path, Predictor], run_dir: Path, items: Callable[[], Any], view: View
-) -> Any:
+    predictors: dict[Path, Predictor],
+    run_dir: Path,
+    items: Callable[[], Any],
+    view: View,
+    raw: bool,
+) -> Predictions:
     """One fold model's predictions of ``items()`` under ``view`` (models loaded once)."""
     if run_dir not in predictors:
         predictors[run_dir] = Predictor(run_dir)
-    return predictors[run_dir].predict(items(), view)
+    return predictors[run_dir].predict(items(), view, save_raw=raw)
 
 
 def _cache_path(cache: Path, member: Member, run: FoldRun, split: str) -> Path:
@@ -170,13 +183,33 @@ def _cache_path(cache: Path, member: Member, run: FoldRun, split: str) -> Path:
     return folder / f"{member.view.name}-{split}.npz"
 
 
+def member_coords(predictions: list[list[Predictions]]) -> tuple[np.ndarray, np.ndarray]:
+    """(M, N, K, 2) coordinates and (M, N, K) confidences, each member's fold models
+    averaged."""
+    coords = np.stack([np.mean([p.coords for p in parts], axis=0) for parts in predictions])
+    confidence = np.stack([np.mean([p.confidence for p in parts], axis=0) for parts in predictions])
+    return coords, confidence
+
+
 def fuse(
-    method: str, coords: np.ndarray, confidence: np.ndarray, weights: np.ndarray | None
+    method: str,
+    members: list[Member],
+    predictions: list[list[Predictions]],
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The fusion of members' coordinates by ``method`` (learned ones with ``weights``)."""
+    """(N, K, 2): the members' predictions (per member, one per fold model) fused by
+    ``method`` (learned methods apply ``weights``), clipped to the images."""
+    sizes = predictions[0][0].image_size
+    if method == DISTRIBUTION:
+        entries, shares = [], []
+        for member, parts in zip(members, predictions, strict=True):
+            entries += [(p, member.view) for p in parts]
+            shares += [1 / (len(members) * len(parts))] * len(parts)
+        return inside(fuse_distributions(entries, np.array(shares)), sizes)
+    coords, confidence = member_coords(predictions)
     if method in fusion.LEARNED:
-        return fusion.apply_weights(coords, weights)
-    return fusion.fuse_fixed(coords, method, confidence)
+        return inside(fusion.apply_weights(coords, weights), sizes)
+    return inside(fusion.fuse_fixed(coords, method, confidence), sizes)
 
 
 def build_ensemble(spec_path: str | os.PathLike[str], out: str | os.PathLike[str]) -> dict:
@@ -185,7 +218,10 @@ def build_ensemble(spec_path: str | os.PathLike[str], out: str | os.PathLike[str
     spec = read_ensemble_spec(spec_path)
     registry = spec.registry or spec_path.parent / "registry.db"
     members = members_of(spec, registry)
-    ids, coords, confidence = oof_predictions(members, out / "cache")
+    raw = spec.distribution or spec.fusion == DISTRIBUTION
+    oof = oof_predictions(members, out / "cache", raw)
+    ids = oof[0].image_id
+    coords, _ = member_coords([[p] for p in oof])
 
     dataset = members[0].runs[0].dataset_dir
     images = {i.image_id: i for i in load_images(dataset)}
@@ -197,17 +233,16 @@ def build_ensemble(spec_path: str | os.PathLike[str], out: str | os.PathLike[str
         m.name: summarize(radial_errors(coords[j], truth, spacing)) for j, m in enumerate(members)
     }
     fused_oof = {}
-    for method in fusion.METHODS:
+    for method in fusion.METHODS + ((DISTRIBUTION,) if raw else ()):
         if method in fusion.LEARNED:
-            fused_oof[method] = fusion.cross_validated(method, coords, truth, spacing, folds)
+            fused = fusion.cross_validated(method, coords, truth, spacing, folds)
+            fused_oof[method] = inside(fused, oof[0].image_size)
         else:
-            fused_oof[method] = fusion.fuse_fixed(coords, method, confidence)
+            fused_oof[method] = fuse(method, members, [[p] for p in oof])
         scores[f"fusion: {method}"] = summarize(radial_errors(fused_oof[method], truth, spacing))
-    weights = (
-        fusion.FITTERS[spec.fusion](coords, truth, spacing)
-        if spec.fusion in fusion.LEARNED
-        else None
-    )
+    weights = None
+    if spec.fusion in fusion.LEARNED:
+        weights = fusion.FITTERS[spec.fusion](coords, truth, spacing)
     with atomic_open(out / OOF_FILE, "wb") as f:
         np.savez_compressed(
             f,
@@ -222,6 +257,7 @@ def build_ensemble(spec_path: str | os.PathLike[str], out: str | os.PathLike[str
     manifest: dict[str, Any] = dict(
         spec=str(spec_path),
         fusion=spec.fusion,
+        raw=raw,
         members=[
             dict(
                 name=m.name,
@@ -239,10 +275,9 @@ def build_ensemble(spec_path: str | os.PathLike[str], out: str | os.PathLike[str
         oof=scores,
     )
     if spec.test:
-        slices, test_coords, test_confidence, sizes = test_predictions(
-            members, spec.test.stack, spec.test.gt, cache=out / "cache"
-        )
-        submitted = fuse(spec.fusion, test_coords, test_confidence, weights)
+        test = test_predictions(members, spec.test.stack, spec.test.gt, out / "cache", raw)
+        slices, sizes = test[0][0].image_id, test[0][0].image_size
+        submitted = fuse(spec.fusion, members, test, weights)
         if spec.test.gt:
             manifest["test"] = _score_test(spec.test.gt, slices, submitted)
         write_submission(out, slices, submitted, sizes, manifest)
@@ -288,9 +323,10 @@ def predict_stack(ensemble: Path, stack: Path, out: Path) -> Path:
 
     manifest = json.loads((ensemble / MANIFEST).read_text())
     members = load_members(manifest)
-    slices, coords, confidence, sizes = test_predictions(members, stack, None)
+    test = test_predictions(members, stack, None, raw=manifest["raw"])
+    slices, sizes = test[0][0].image_id, test[0][0].image_size
     weights = np.array(manifest["weights"]) if manifest["weights"] is not None else None
-    fused = fuse(manifest["fusion"], coords, confidence, weights)
+    fused = fuse(manifest["fusion"], members, test, weights)
     write_json(out, slices, fused)
     validate(out, slices, sizes)
     return out

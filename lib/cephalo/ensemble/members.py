@@ -102,7 +102,9 @@ class Predictor:
         self.model = load_model(config, best_checkpoint(run_dir / "train"), device="cpu")
         _, self.pipeline = pipelines(self.params)
 
-    def predict(self, images: Iterable[tuple[int, np.ndarray, float]], view: View) -> Predictions:
+    def predict(
+        self, images: Iterable[tuple[int, np.ndarray, float]], view: View, save_raw: bool = False
+    ) -> Predictions:
         """Predictions of the images under ``view``, coordinates mapped back to the
         original images (raw outputs, when kept, stay in the view's frame)."""
         from cephalo.predict import predict_images
@@ -115,7 +117,7 @@ class Predictor:
                 yield image_id, view.apply(image), spacing
 
         result = predict_images(
-            self.model, self.pipeline, viewed(), batch_size=self.params.batch_size
+            self.model, self.pipeline, viewed(), self.params.batch_size, save_raw=save_raw
         )
         for i, image_id in enumerate(result.image_id):
             width, height = sizes[int(image_id)]
@@ -123,33 +125,43 @@ class Predictor:
         return result
 
 
-def cached(path: Path, compute: Any) -> Predictions:
-    """The predictions at ``path``, computed and saved (atomically) when missing."""
+def cached(path: Path, compute: Any, raw: bool = False) -> Predictions:
+    """The predictions at ``path``, computed and saved (atomically) when missing (or when
+    ``raw`` outputs are wanted and the cached ones lack them)."""
     if path.is_file():
-        return load_predictions(path)
+        predictions = load_predictions(path)
+        if predictions.raw or not raw:
+            return predictions
     predictions = compute()
     predictions.save(path)
     return predictions
 
 
-def combine_folds(parts: list[Predictions]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Held-out predictions of several folds as one set sorted by image id:
-    (image ids, coords (N, K, 2), confidence (N, K))."""
+def combine_folds(parts: list[Predictions]) -> Predictions:
+    """Held-out predictions of several folds as one set, sorted by image id."""
     ids = np.concatenate([p.image_id for p in parts])
-    coords = np.concatenate([p.coords for p in parts])
-    confidence = np.concatenate([p.confidence for p in parts])
-    order = np.argsort(ids)
     if len(np.unique(ids)) != len(ids):
         raise ValueError("an image is held out by two folds of one member")
-    return ids[order], coords[order], confidence[order]
+    order = np.argsort(ids)
+
+    def joined(arrays: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(arrays)[order]
+
+    return Predictions(
+        image_id=ids[order],
+        coords=joined([p.coords for p in parts]),
+        confidence=joined([p.confidence for p in parts]),
+        spacing=joined([p.spacing for p in parts]),
+        image_size=joined([p.image_size for p in parts]),
+        input_center=joined([p.input_center for p in parts]),
+        input_scale=joined([p.input_scale for p in parts]),
+        input_size=parts[0].input_size,
+        raw={key: joined([p.raw[key] for p in parts]) for key in parts[0].raw},
+    )
 
 
-def average_folds(parts: list[Predictions]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Test predictions of all fold models of a member, averaged (same images in each)."""
-    ids = parts[0].image_id
+def check_same_images(parts: list[Predictions]) -> None:
+    """Test predictions of a member's fold models must cover the same images."""
     for part in parts[1:]:
-        if not np.array_equal(part.image_id, ids):
+        if not np.array_equal(part.image_id, parts[0].image_id):
             raise ValueError("fold models predicted different test images")
-    coords = np.mean([p.coords for p in parts], axis=0)
-    confidence = np.mean([p.confidence for p in parts], axis=0)
-    return ids, coords, confidence
