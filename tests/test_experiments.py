@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import signal
 import subprocess
 import sys
@@ -391,13 +392,30 @@ def test_leaderboard_command_and_results_notebook(batch, tmp_path):
     assert len(images) >= 2  # variant scores with fold spread, per-landmark heatmap
 
 
-@pytest.mark.parametrize(
-    "spec",
-    sorted(p for p in EXPERIMENTS.glob("*.yaml") if not p.name.startswith("tune-")),
-    ids=lambda p: p.stem,
-)
+@pytest.mark.parametrize("spec", sorted(EXPERIMENTS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_specs_are_valid(spec):
-    """Every experiment spec in experiments/, the GPU recipes included (their dataset is not
-    here; tuning specs, tune-*.yaml, are checked with the tuner)."""
-    variants = variant_params(read_spec(spec), spec)
-    assert variants and all("model" in params for params in variants.values())
+    """Every file in experiments/, by its kind (ensemble, tuning or experiment), the GPU
+    recipes included (their dataset is not here, so only the files are checked)."""
+    from cephalo.ensemble.build import read_ensemble_spec
+    from cephalo.tuning.spec import read_tune_spec
+
+    keys = set(yaml.safe_load(spec.read_text()))
+    if "members" in keys:
+        assert read_ensemble_spec(spec).members
+    elif "search" in keys:
+        assert {"input_size", "sigma"} <= set(read_tune_spec(spec).search)
+    else:
+        variants = variant_params(read_spec(spec), spec)
+        assert variants and all("model" in params for params in variants.values())
+
+
+def test_each_worker_gets_its_share_of_threads_and_its_own_gpu(monkeypatch):
+    from cephalo.experiments.runner import worker_environment
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    env = worker_environment(4, gpu="3")
+    assert env["OMP_NUM_THREADS"] == "2" and env["CUDA_VISIBLE_DEVICES"] == "3"
+    assert "OMP_NUM_THREADS" not in worker_environment(1)  # one worker: every core
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert worker_environment(2)["OMP_NUM_THREADS"] == "1"  # the user's setting stands

@@ -26,7 +26,6 @@ from cephalo.data.prepare import prepare_release
 from cephalo.experiments import registry
 from cephalo.experiments.spec import SpecError, load_experiment
 from cephalo.notebooks import execute
-from cephalo.paths import EXPERIMENTS
 from cephalo.tuning.report import load_study
 from cephalo.tuning.spec import read_tune_spec
 from cephalo.tuning.storage import StorageError, open_storage
@@ -91,12 +90,6 @@ def test_tuning_spec_errors_name_the_problem(settings, message, tmp_path):
     spec = write_spec(tmp_path, "bad", tmp_path, **settings)
     with pytest.raises(SpecError, match=message):
         read_tune_spec(spec)
-
-
-@pytest.mark.parametrize("spec", sorted(EXPERIMENTS.glob("tune-*.yaml")), ids=lambda p: p.stem)
-def test_shipped_tuning_specs_are_valid(spec):
-    tuning = read_tune_spec(spec)
-    assert {"input_size", "sigma"} <= set(tuning.search)
 
 
 def test_suggestions_become_training_parameters(tmp_path):

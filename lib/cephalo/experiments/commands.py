@@ -23,12 +23,18 @@ from cephalo.paths import EXPERIMENTS
     help="Run only the runs whose names match (e.g. 'hrnet-*/fold0'); repeatable.",
 )
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--gpus",
+    default="",
+    metavar="IDS",
+    help="Comma-separated GPU ids, one per worker (e.g. 0,1): each worker sees its own.",
+)
 @click.option("--dry-run", is_flag=True, help="List the runs and where each stands; run nothing.")
 @click.option(
     "--redo-changed", is_flag=True, help="Redo completed runs whose settings the spec changed."
 )
 def run_command(
-    spec: str, only: tuple[str, ...], workers: int, dry_run: bool, redo_changed: bool
+    spec: str, only: tuple[str, ...], workers: int, gpus: str, dry_run: bool, redo_changed: bool
 ) -> None:
     """Execute the experiment SPEC (experiments/NAME.yaml): every run not yet complete, each a
     papermill execution of the spec's notebook under experiments/NAME/runs/. Resumable: re-run
@@ -38,7 +44,12 @@ def run_command(
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the workers, then exit
     try:
         result = run_experiment(
-            spec, only=only, workers=workers, dry_run=dry_run, redo_changed=redo_changed
+            spec,
+            only=only,
+            workers=workers,
+            dry_run=dry_run,
+            redo_changed=redo_changed,
+            gpus=[g for g in gpus.split(",") if g],
         )
     except SpecError as error:
         raise click.ClickException(str(error)) from None

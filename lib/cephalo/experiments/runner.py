@@ -89,8 +89,12 @@ def run_experiment(
     workers: int = 1,
     dry_run: bool = False,
     redo_changed: bool = False,
+    gpus: Sequence[str] = (),
 ) -> BatchResult:
-    """Execute the experiment's runs that have not completed; see the module docstring."""
+    """Execute the experiment's runs that have not completed; see the module docstring.
+    ``gpus`` (device ids) gives each worker its own GPU: worker i sees ``gpus[i]`` only."""
+    if gpus and len(gpus) < workers:
+        raise SpecError(f"{workers} workers need {workers} GPUs, got {', '.join(gpus)}")
     experiment = load_experiment(spec_path)
     runs = select(experiment.runs, only)
     result = BatchResult(experiment, {run.name: run_status(run) for run in runs})
@@ -113,24 +117,28 @@ def run_experiment(
             f"{experiment.name}: {len(runs) - len(todo)} of {len(runs)} runs already complete, "
             f"{len(todo)} to run with {workers} worker(s)"
         )
-        result.statuses.update(_execute(experiment, todo, workers))
+        result.statuses.update(_execute(experiment, todo, workers, gpus))
     return result
 
 
-def _execute(experiment: Experiment, runs: list[Run], workers: int) -> dict[str, str]:
+def _execute(
+    experiment: Experiment, runs: list[Run], workers: int, gpus: Sequence[str]
+) -> dict[str, str]:
     """Run ``runs`` in at most ``workers`` worker processes; their final statuses."""
     queue = list(runs)
-    running: dict[str, tuple[Run, subprocess.Popen[bytes]]] = {}
+    running: dict[str, tuple[Run, subprocess.Popen[bytes], int]] = {}  # name -> run, worker, slot
     statuses = {}
     progress = tqdm(total=len(runs), unit="run", desc=experiment.name, disable=None)
     try:
         while queue or running:
             while queue and len(running) < workers:
                 run = queue.pop(0)
-                running[run.name] = (run, _start(experiment, run, workers))
+                slot = min(set(range(workers)) - {s for *_, s in running.values()})
+                env = worker_environment(workers, gpus[slot] if gpus else None)
+                running[run.name] = (run, _start(experiment, run, env), slot)
                 progress.set_postfix_str(", ".join(running))
             time.sleep(0.5)
-            for name, (run, process) in list(running.items()):
+            for name, (run, process, _) in list(running.items()):
                 if process.poll() is None:
                     continue
                 del running[name]
@@ -138,9 +146,9 @@ def _execute(experiment: Experiment, runs: list[Run], workers: int) -> dict[str,
                 progress.update()
                 progress.set_postfix_str(", ".join(running))
     except BaseException:  # Ctrl-C or SIGTERM: stop the workers, which record the interruption
-        for _, process in running.values():
+        for _, process, _ in running.values():
             process.terminate()
-        for _, process in running.values():
+        for _, process, _ in running.values():
             process.wait()
         raise
     finally:
@@ -148,14 +156,14 @@ def _execute(experiment: Experiment, runs: list[Run], workers: int) -> dict[str,
     return statuses
 
 
-def _start(experiment: Experiment, run: Run, workers: int) -> subprocess.Popen[bytes]:
+def _start(experiment: Experiment, run: Run, env: dict[str, str]) -> subprocess.Popen[bytes]:
     prepare_run(run, experiment.registry)
     with open(run.run_dir / LOG, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "cephalo.experiments.worker", str(run.run_dir)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=worker_environment(workers),
+            env=env,
             preexec_fn=_die_with_parent,
         )
 
@@ -177,10 +185,13 @@ def _finish(experiment: Experiment, run: Run, returncode: int) -> str:
     return state["status"]
 
 
-def worker_environment(workers: int) -> dict[str, str]:
+def worker_environment(workers: int, gpu: str | None = None) -> dict[str, str]:
     """The runner's environment, with each worker's share of the CPU threads (unless the user
-    set them): N workers each using every core would slow all of them down many times."""
+    set them): N workers each using every core would slow all of them down many times; and
+    with ``gpu``, that GPU only."""
     env = dict(os.environ)
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
     if workers > 1:
         threads = str(max(1, (os.cpu_count() or 1) // workers))
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
