@@ -44,7 +44,7 @@ data = explore.open_dataset(REPO_ROOT / dataset_dir)
 explore.summary_table(data)
 
 # %%
-figure = explore.plot_fold_balance(data)
+explore.plot_fold_balance(data)
 
 # %% [markdown]
 # ## The study

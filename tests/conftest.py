@@ -1,8 +1,12 @@
-"""Shared fixtures: a handful of generated images in MMPose's COCO keypoint format."""
+"""Shared fixtures: a handful of generated images in MMPose's COCO keypoint format, and the
+fast demo (a whole competition at toy size) whose outputs several test modules check."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -55,3 +59,20 @@ def tiny_coco(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny_coco")
     write_coco_keypoints(root, n_images=6, size=64)
     return root
+
+
+@pytest.fixture(scope="session")
+def fast_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """``cephalo demo --fast`` in a scratch checkout layout holding the demo-fast specs of
+    experiments/: (the scratch root, the submission folder, what the demo printed)."""
+    from cephalo.demo import run_demo
+    from cephalo.paths import EXPERIMENTS
+
+    root = tmp_path_factory.mktemp("checkout")
+    (root / "experiments").mkdir()
+    for spec in EXPERIMENTS.glob("demo-fast*.yaml"):
+        shutil.copy(spec, root / "experiments")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        submission = run_demo(fast=True, root=root)
+    return root, submission, printed.getvalue()

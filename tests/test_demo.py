@@ -13,22 +13,14 @@ import pytest
 from click.testing import CliRunner
 
 from cephalo.cli import main
-from cephalo.demo import run_demo
-from cephalo.paths import EXPERIMENTS
 from cephalo.submission import validate
 from cephalo.tuning.report import load_study
 
 pytestmark = pytest.mark.slow
 
 
-def test_fast_demo_end_to_end(tmp_path, capsys):
-    """The whole competition at toy size, in a scratch checkout layout holding the
-    demo-fast specs of experiments/."""
-    (tmp_path / "experiments").mkdir()
-    for spec in EXPERIMENTS.glob("demo-fast*.yaml"):
-        shutil.copy(spec, tmp_path / "experiments")
-    submission = run_demo(fast=True, root=tmp_path)
-    printed = capsys.readouterr().out
+def test_fast_demo_end_to_end(fast_demo):
+    tmp_path, submission, printed = fast_demo
 
     assert submission == tmp_path / "submissions" / "demo-fast"
     manifest = json.loads((submission / "manifest.json").read_text())
@@ -89,3 +81,27 @@ def test_notebook_command_refuses_unknown_parameters(tmp_path):
     assert result.returncode == 1
     assert "no parameter 'n_exmaples'; did you mean 'n_examples'?" in result.stderr
     assert not (tmp_path / "x.ipynb").exists()
+
+
+def screenshot(html, png):
+    """Render a page with headless Chromium (Debian's package) into a PNG."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("no chromium (apt-get install chromium; .ci/run does)")
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,3000",
+         f"--screenshot={png}", html.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    return png
+
+
+def test_the_report_renders_in_a_browser(fast_demo, tmp_path):
+    import cv2
+
+    _, submission, _ = fast_demo
+    png = screenshot(submission / "report.html", tmp_path / "report.png")
+    image = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
+    assert image.shape == (3000, 1280)
+    bands = image.reshape(10, -1)  # ten horizontal bands of the page
+    assert (bands.std(axis=1) > 5).sum() >= 8, "most of the page is blank"

@@ -244,3 +244,16 @@ def test_distribution_fusion_brings_views_and_models_into_one_frame():
     # a member alone decodes to the same point too
     alone = fuse_distributions(members[1:2])
     assert np.abs(alone[0, 0] - point).max() < 0.3
+
+
+def test_ensemble_spec_errors(tmp_path):
+    from cephalo.ensemble.build import read_ensemble_spec
+    from cephalo.experiments.spec import SpecError
+
+    spec = tmp_path / "e.yaml"
+    spec.write_text(json.dumps(dict(members=[{"experiment": "x"}], tta=["mirror"])))
+    with pytest.raises(SpecError, match="not a TTA view"):
+        read_ensemble_spec(spec)
+    spec.write_text(json.dumps(dict(memebers=[])))
+    with pytest.raises(SpecError, match="did you mean 'members'"):
+        read_ensemble_spec(spec)

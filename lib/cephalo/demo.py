@@ -31,8 +31,9 @@ class DemoSize:
     folds: int
 
 
+WORKERS = ("--workers", "2")  # two runs at a time, a core each: kernels start in parallel
 FULL = DemoSize(n_images=45, n_test=10, scale=0.15, folds=3)
-FAST = DemoSize(n_images=18, n_test=3, scale=0.1, folds=2)
+FAST = DemoSize(n_images=24, n_test=3, scale=0.1, folds=2)
 
 
 class Demo:
@@ -64,7 +65,7 @@ def run_demo(fast: bool = False, root: Path = REPO_ROOT) -> Path:
     """Run the demo; returns the submission folder (which holds report.html)."""
     from cephalo.data.default import synthetic_release
     from cephalo.data.prepare import prepare_release
-    from cephalo.ensemble.build import build_ensemble
+    from cephalo.ensemble.build import build_ensemble, scores_table
     from cephalo.experiments import leaderboard
     from cephalo.experiments.registry import read_runs
     from cephalo.experiments.runner import run_experiment
@@ -100,8 +101,8 @@ def run_demo(fast: bool = False, root: Path = REPO_ROOT) -> Path:
     best = export_best(tune(tuning), tuning)
 
     for spec in (best, demo.spec()):
-        demo.step(f"5. train {spec.stem} on every fold (papermill batch)", "run", spec)
-        failed = run_experiment(spec).failed
+        demo.step(f"5. train {spec.stem} on every fold (papermill batch)", "run", spec, *WORKERS)
+        failed = run_experiment(spec, workers=int(WORKERS[1])).failed
         if failed:
             raise click.ClickException(f"runs failed: {', '.join(failed)}; see their notebooks")
 
@@ -115,7 +116,12 @@ def run_demo(fast: bool = False, root: Path = REPO_ROOT) -> Path:
         "7. ensemble: flip TTA, fusion learned out-of-fold, the submission",
         *("ensemble", ensemble, "--out", demo.submission),
     )
-    build_ensemble(ensemble, demo.submission)
+    manifest = build_ensemble(ensemble, demo.submission)
+    click.echo(
+        "   out-of-fold MRE / SDR 2 mm of every member and fusion (fusions cross-validated):"
+    )
+    scores = scores_table(manifest)[["MRE", "SDR 2.0mm"]].round(3)
+    click.echo("   " + scores.to_string().replace("\n", "\n   "))
 
     report = demo.out / "report.ipynb"
     parameters = dict(
