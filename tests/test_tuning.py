@@ -245,9 +245,9 @@ def _check_shared_study(study: optuna.Study, trials: int) -> None:
 def test_two_workers_share_a_journal_file(dataset, tmp_path):
     spec = write_spec(tmp_path, "journal", dataset, pruner={"type": "none"})
     storage = f"journal:{tmp_path / 'study.journal'}"
-    for worker, _, err in _two_workers(spec, storage, trials=3):
+    for worker, _, err in _two_workers(spec, storage, trials=2):
         assert worker.returncode == 0, err
-    _check_shared_study(load_study(storage, "journal"), trials=3)
+    _check_shared_study(load_study(storage, "journal"), trials=2)
 
 
 @pytest.fixture(scope="module")
@@ -285,9 +285,9 @@ def postgres():
 @pytest.mark.slow
 def test_two_workers_share_a_postgresql_study(dataset, tmp_path, postgres):
     spec = write_spec(tmp_path, "postgres", dataset, pruner={"type": "none"})
-    for worker, _, err in _two_workers(spec, postgres, trials=3):
+    for worker, _, err in _two_workers(spec, postgres, trials=2):
         assert worker.returncode == 0, err
-    _check_shared_study(load_study(postgres, "postgres"), trials=3)
+    _check_shared_study(load_study(postgres, "postgres"), trials=2)
 
 
 @pytest.mark.slow

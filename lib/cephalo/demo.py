@@ -33,7 +33,7 @@ class DemoSize:
 
 WORKERS = ("--workers", "2")  # two runs at a time, a core each: kernels start in parallel
 FULL = DemoSize(n_images=45, n_test=10, scale=0.15, folds=3)
-FAST = DemoSize(n_images=24, n_test=3, scale=0.1, folds=2)
+FAST = DemoSize(n_images=30, n_test=3, scale=0.1, folds=3)
 
 
 class Demo:
