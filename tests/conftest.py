@@ -62,6 +62,19 @@ def tiny_coco(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 small synthetic images prepared in 2 folds, a 2-image test stack in ``../raw``."""
+    from cephalo.data.default import synthetic_release
+    from cephalo.data.prepare import prepare_release
+
+    root = tmp_path_factory.mktemp("small-dataset")
+    raw = synthetic_release(root / "raw", n_images=12, n_test=2, scale=0.1)
+    return prepare_release(
+        raw / "train_stack.mha", raw / "train-gt.json", root / "prepared", folds=2, progress=False
+    )
+
+
+@pytest.fixture(scope="session")
 def fast_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     """``cephalo demo --fast`` in a scratch checkout layout holding the demo-fast specs of
     experiments/: (the scratch root, the submission folder, what the demo printed)."""

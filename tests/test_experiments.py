@@ -21,8 +21,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from cephalo.data.default import synthetic_release
-from cephalo.data.prepare import prepare_release
 from cephalo.experiments import leaderboard, registry
 from cephalo.experiments.runner import run_status
 from cephalo.experiments.spec import SpecError, load_experiment, read_spec, variant_params
@@ -32,16 +30,6 @@ from cephalo.paths import EXPERIMENTS
 
 CEPHALO = [sys.executable, "-m", "cephalo.cli"]
 TINY = dict(input_size=[64, 64], epochs=2, batch_size=4, num_workers=0, lr=5e-3, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """12 small synthetic images in 2 folds, and a 2-image test stack beside them."""
-    root = tmp_path_factory.mktemp("experiment-data")
-    raw = synthetic_release(root / "raw", n_images=12, n_test=2, scale=0.1)
-    return prepare_release(
-        raw / "train_stack.mha", raw / "train-gt.json", root / "prepared", folds=2, progress=False
-    )
 
 
 def write_spec(folder: Path, name: str, **settings) -> Path:

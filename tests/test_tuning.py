@@ -21,8 +21,6 @@ import optuna
 import pytest
 import yaml
 
-from cephalo.data.default import synthetic_release
-from cephalo.data.prepare import prepare_release
 from cephalo.experiments import registry
 from cephalo.experiments.spec import SpecError, load_experiment
 from cephalo.notebooks import execute
@@ -40,15 +38,6 @@ SEARCH = dict(
 )
 ONE_WORKER_THREAD = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 State = optuna.trial.TrialState
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("tuning-data")
-    raw = synthetic_release(root / "raw", n_images=12, n_test=0, scale=0.1)
-    return prepare_release(
-        raw / "train_stack.mha", raw / "train-gt.json", root / "prepared", folds=2, progress=False
-    )
 
 
 def write_spec(folder: Path, name: str, dataset: Path, **settings) -> Path:

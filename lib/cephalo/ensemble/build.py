@@ -30,8 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cephalo.data.prepared import load_folds, load_images
 from cephalo.ensemble import fusion
@@ -45,9 +44,8 @@ from cephalo.ensemble.members import (
     choose_variants,
     combine_folds,
 )
-from cephalo.errors import validation_problems
 from cephalo.experiments.registry import read_runs
-from cephalo.experiments.spec import SpecError, TestStack, beside
+from cephalo.experiments.spec import TestStack, beside, read_yaml_model
 from cephalo.files import atomic_open
 from cephalo.metrics import MRE, radial_errors, summarize
 from cephalo.predictions import Predictions
@@ -90,17 +88,7 @@ class EnsembleSpec(BaseModel):
 
 
 def read_ensemble_spec(path: Path) -> EnsembleSpec:
-    if not path.is_file():
-        raise SpecError(f"{path}: no such ensemble file")
-    try:
-        spec = EnsembleSpec(**(yaml.safe_load(path.read_text()) or {}))
-    except yaml.YAMLError as error:
-        raise SpecError(f"{path}: not valid YAML: {error}") from None
-    except ValidationError as error:
-        problems = validation_problems(error, EnsembleSpec)
-        raise SpecError(f"{path}: invalid ensemble spec:\n  " + "\n  ".join(problems)) from None
-    except TypeError as error:
-        raise SpecError(f"{path}: {error}") from None
+    spec = read_yaml_model(path, EnsembleSpec, "ensemble")
     spec.registry = beside(path, spec.registry)
     if spec.test:
         spec.test.stack, spec.test.gt = beside(path, spec.test.stack), beside(path, spec.test.gt)

@@ -31,7 +31,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -40,6 +40,7 @@ from cephalo.errors import validation_problems
 from cephalo.models.params import parse_params
 
 FULL = "full"
+Spec = TypeVar("Spec", bound=BaseModel)
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=-]*")
 
 
@@ -116,11 +117,12 @@ def registry_path(spec_path: Path) -> Path:
     return spec_path.parent / "registry.db"
 
 
-def read_spec(path: str | os.PathLike[str]) -> ExperimentSpec:
-    """Parse and validate an experiment file (structure only; see :func:`load_experiment`)."""
+def read_yaml_model(path: str | os.PathLike[str], model: type[Spec], what: str) -> Spec:
+    """A YAML file (read with the safe loader) validated into ``model``; every problem is a
+    SpecError naming the file (``what``: "experiment", "tuning", ...)."""
     path = Path(path)
     if not path.is_file():
-        raise SpecError(f"{path}: no such experiment file")
+        raise SpecError(f"{path}: no such {what} file")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
@@ -128,10 +130,15 @@ def read_spec(path: str | os.PathLike[str]) -> ExperimentSpec:
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
     try:
-        spec = ExperimentSpec(**raw)
+        return model(**raw)
     except ValidationError as error:
-        problems = validation_problems(error, ExperimentSpec)
-        raise SpecError(f"{path}: invalid experiment spec:\n  " + "\n  ".join(problems)) from None
+        problems = validation_problems(error, model)
+        raise SpecError(f"{path}: invalid {what} spec:\n  " + "\n  ".join(problems)) from None
+
+
+def read_spec(path: str | os.PathLike[str]) -> ExperimentSpec:
+    """Parse and validate an experiment file (structure only; see :func:`load_experiment`)."""
+    spec = read_yaml_model(path, ExperimentSpec, "experiment")
     spec.dataset = beside(path, spec.dataset)
     if spec.test:
         spec.test.stack, spec.test.gt = beside(path, spec.test.stack), beside(path, spec.test.gt)

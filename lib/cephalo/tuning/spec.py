@@ -28,11 +28,9 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cephalo.errors import validation_problems
-from cephalo.experiments.spec import SpecError, beside
+from cephalo.experiments.spec import SpecError, beside, read_yaml_model
 from cephalo.models.params import SELECTION_RULES, TrainParams, parse_params
 
 
@@ -111,21 +109,8 @@ class TuneSpec(BaseModel):
 def read_tune_spec(path: str | os.PathLike[str]) -> TuneSpec:
     """Parse and validate a tuning file: the structure, the searched names, and that the
     fixed parameters with any point of the space are valid training parameters."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: no such tuning file")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise SpecError(f"{path}: not valid YAML: {error}") from None
-    if not isinstance(raw, dict):
-        raise SpecError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
-    try:
-        spec = TuneSpec(**raw)
-    except ValidationError as error:
-        problems = validation_problems(error, TuneSpec)
-        raise SpecError(f"{path}: invalid tuning spec:\n  " + "\n  ".join(problems)) from None
-    spec.dataset = beside(path, spec.dataset)
+    spec = read_yaml_model(path, TuneSpec, "tuning")
+    spec.dataset = beside(Path(path), spec.dataset)
     try:
         for name in spec.search:
             if name not in TrainParams.model_fields:
