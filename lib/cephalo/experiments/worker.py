@@ -32,6 +32,7 @@ STATE = "run.json"
 NOTEBOOK = "notebook.ipynb"
 LOG = "run.log"
 METRICS = "metrics.json"
+INTERRUPTED = "interrupted"  # how an error recorded for a SIGTERM begins
 
 
 class Interrupted(BaseException):
@@ -111,7 +112,7 @@ def execute_run(run_dir: Path) -> int:
         error = f"{failure.ename}: {failure.evalue} (cell [{failure.exec_count}])"
         status = "pruned" if failure.ename == "TrialPruned" else "failed"
     except Interrupted as signal_name:
-        error, status = f"interrupted ({signal_name})", "failed"
+        error, status = f"{INTERRUPTED} ({signal_name})", "failed"
     except Exception as failure:  # a dead kernel, a notebook that cannot start, ...
         error, status = f"{type(failure).__name__}: {failure}", "failed"
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 from pathlib import Path
 
 import click
@@ -50,6 +52,7 @@ def tune_command(
     from cephalo.tuning import tuner
     from cephalo.tuning.storage import StorageError
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # fails the trial, stops the kernel
     try:
         study = tuner.tune(spec, trials, storage, study_name, heartbeat)
     except (SpecError, StorageError, ValueError) as error:

@@ -17,18 +17,29 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
+import click
 import optuna
 import yaml
 
-from cephalo.experiments.spec import Run, experiment_root, prepared_dataset, registry_path
-from cephalo.experiments.worker import METRICS, execute_run, prepare_run, read_state
+from cephalo.experiments.spec import (
+    Run,
+    SpecError,
+    experiment_root,
+    prepared_dataset,
+    registry_path,
+)
+from cephalo.experiments.worker import (
+    INTERRUPTED,
+    METRICS,
+    execute_run,
+    prepare_run,
+    read_state,
+)
 from cephalo.models.params import parse_params
 from cephalo.tuning.spec import TuneSpec, read_tune_spec, trial_params
 from cephalo.tuning.storage import HEARTBEAT_S, default_storage, open_storage
@@ -73,7 +84,7 @@ def tune(
     dataset, available = prepared_dataset(spec.dataset, spec_path)
     missing = sorted(set(spec.folds) - set(available))
     if missing:
-        raise ValueError(f"{spec_path}: folds {missing} not in {dataset} (it has {available})")
+        raise SpecError(f"{spec_path}: folds {missing} not in {dataset} (it has {available})")
     study, url = open_study(spec_path, spec, storage_url, study_name, heartbeat_s)
     if not study.trials:
         study.set_user_attr("spec", str(spec_path))
@@ -86,11 +97,10 @@ def tune(
     started = [t for t in study.trials if t.state != optuna.trial.TrialState.WAITING]
     remaining = target - len(started)
     if remaining <= 0:
-        print(f"{study.study_name}: already holds {len(started)} of {target} trials")
+        click.echo(f"{study.study_name}: already holds {len(started)} of {target} trials")
         return study
     study.sampler = make_sampler(spec.sampler, seed_offset=len(study.trials))
     objective = _Objective(spec, spec_path, study.study_name, url, dataset)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # ends the trial, stops the kernel
     study.optimize(
         objective,
         n_trials=remaining,
@@ -125,6 +135,8 @@ class _Objective:
             trial.set_user_attr("run_dirs", run_dirs)
             if state["status"] == "pruned":
                 raise optuna.TrialPruned(state["error"])
+            if state["error"] and state["error"].startswith(INTERRUPTED):
+                raise SystemExit(143)  # asked to stop: the trial fails, the study stops
             if state["status"] != "completed":
                 trial.set_user_attr("error", state["error"])
                 raise RunFailed(f"trial {trial.number}, fold {fold}: {state['error']}")
