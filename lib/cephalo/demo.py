@@ -12,6 +12,7 @@ are not redone.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import time
@@ -100,9 +101,12 @@ def run_demo(fast: bool = False, root: Path = REPO_ROOT) -> Path:
     demo.step("4. tune RTMPose with Optuna, export the best trial", "tune", tuning, "--export-best")
     best = export_best(tune(tuning), tuning)
 
-    for spec in (best, demo.spec()):
-        demo.step(f"5. train {spec.stem} on every fold (papermill batch)", "run", spec, *WORKERS)
-        failed = run_experiment(spec, workers=int(WORKERS[1])).failed
+    # the exported spec is rewritten whenever the study finds a better trial
+    for spec, redo in ((best, ("--redo-changed",)), (demo.spec(), ())):
+        demo.step(
+            f"5. train {spec.stem} on every fold (papermill batch)", "run", spec, *WORKERS, *redo
+        )
+        failed = run_experiment(spec, workers=int(WORKERS[1]), redo_changed=bool(redo)).failed
         if failed:
             raise click.ClickException(f"runs failed: {', '.join(failed)}; see their notebooks")
 
@@ -125,18 +129,24 @@ def run_demo(fast: bool = False, root: Path = REPO_ROOT) -> Path:
 
     report = demo.out / "report.ipynb"
     parameters = dict(
-        dataset_dir=str(demo.prepared),
+        dataset_dir=demo.prepared,
         experiments=members,
-        registry=str(demo.experiments / "registry.db"),
-        tuning_spec=str(tuning),
-        submission=str(demo.submission),
+        registry=demo.experiments / "registry.db",
+        tuning_spec=tuning,
+        submission=demo.submission,
     )
     demo.step(
         "8. the report (executed notebook, exported to HTML beside the submission)",
         *("notebook", "report", report),
-        *(w for k, v in parameters.items() for w in ("-p", k, str(v))),
+        *(
+            w
+            for k, v in parameters.items()
+            for w in ("-p", k, demo.shown(v) if isinstance(v, Path) else json.dumps(v))
+        ),
     )
-    execute("report", report, parameters)
+    execute(
+        "report", report, {k: str(v) if isinstance(v, Path) else v for k, v in parameters.items()}
+    )
     html = export_html(report, demo.submission / "report.html")
 
     from cephalo.ensemble.report import EnsembleResult

@@ -21,6 +21,7 @@ the test part from the submission's manifest alone, as the challenge's container
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -167,8 +168,12 @@ def _predict(
 
 
 def _cache_path(cache: Path, member: Member, run: FoldRun, split: str) -> Path:
+    """Where a fold model's predictions are cached: named after the run's settings and when
+    it started, so a run redone (new settings, new checkpoint) is predicted afresh."""
+    state = json.loads((run.run_dir / "run.json").read_text())
+    stamp = hashlib.sha256(f"{state['digest']}-{state['started']}".encode()).hexdigest()[:12]
     folder = cache / member.experiment / member.variant / f"fold{run.fold}"
-    return folder / f"{member.view.name}-{split}.npz"
+    return folder / f"{member.view.name}-{split}-{stamp}.npz"
 
 
 def member_coords(predictions: list[list[Predictions]]) -> tuple[np.ndarray, np.ndarray]:
