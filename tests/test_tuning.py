@@ -178,26 +178,6 @@ def test_tuning_notebook_shows_the_study(study_with_a_crash, tmp_path):
     assert len(images) >= 3  # history, intermediate values, importances (+ contour)
 
 
-@pytest.mark.slow
-def test_a_trial_the_pruner_stops_ends_pruned(dataset, tmp_path):
-    spec = write_spec(
-        tmp_path,
-        "prune",
-        dataset,
-        trials=1,
-        params=dict(TINY, epochs=3),
-        pruner={"type": "threshold", "upper": 0.001, "warmup_steps": 0},
-    )
-    result = tune(spec)
-    assert result.returncode == 0, result.stderr
-    study = load_study(f"sqlite:///{tmp_path / 'prune' / 'study.db'}", "prune")
-    (trial,) = study.trials
-    assert trial.state == State.PRUNED
-    assert list(trial.intermediate_values) == [1]  # stopped at the first validation
-    state = json.loads((Path(trial.user_attrs["run_dirs"][0]) / "run.json").read_text())
-    assert state["status"] == "pruned" and "TrialPruned" in state["error"]
-
-
 # --- workers ---------------------------------------------------------------------------------
 
 
@@ -221,22 +201,35 @@ def _two_workers(spec: Path, storage: str, trials: int) -> list[subprocess.Compl
     return [(w, *w.communicate(timeout=900)) for w in workers]
 
 
-def _check_shared_study(study: optuna.Study, trials: int) -> None:
+def _check_shared_study(study: optuna.Study, trials: int, state=State.COMPLETE) -> None:
     numbers = [t.number for t in study.trials]
     assert numbers == list(range(len(numbers)))  # distinct, none lost
     assert trials <= len(numbers) <= trials + 1  # concurrent finishes may overshoot by one
-    assert all(t.state == State.COMPLETE for t in study.trials)
+    assert all(t.state == state for t in study.trials)
     dirs = [t.user_attrs["run_dirs"][0] for t in study.trials]
     assert len(set(dirs)) == len(dirs)
 
 
 @pytest.mark.slow
-def test_two_workers_share_a_journal_file(dataset, tmp_path):
-    spec = write_spec(tmp_path, "journal", dataset, pruner={"type": "none"})
+def test_two_workers_share_a_journal_file_and_the_pruner_stops_trials(dataset, tmp_path):
+    """Two workers on a journal file, with a pruner that stops every trial at its first
+    validation: each trial ends PRUNED (not FAILED), reported from inside the notebook."""
+    spec = write_spec(
+        tmp_path,
+        "journal",
+        dataset,
+        params=dict(TINY, epochs=3),
+        pruner={"type": "threshold", "upper": 0.001, "warmup_steps": 0},
+    )
     storage = f"journal:{tmp_path / 'study.journal'}"
     for worker, _, err in _two_workers(spec, storage, trials=2):
         assert worker.returncode == 0, err
-    _check_shared_study(load_study(storage, "journal"), trials=2)
+    study = load_study(storage, "journal")
+    _check_shared_study(study, trials=2, state=State.PRUNED)
+    for trial in study.trials:
+        assert list(trial.intermediate_values) == [1]  # stopped at the first validation
+        state = json.loads((Path(trial.user_attrs["run_dirs"][0]) / "run.json").read_text())
+        assert state["status"] == "pruned" and "TrialPruned" in state["error"]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,9 @@ when it starts (:func:`cephalo.tuning.tuner.fail_orphaned_trials`).
 
 from __future__ import annotations
 
+import random
 import re
+import time
 import warnings
 from pathlib import Path
 
@@ -47,17 +49,33 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S) -> optuna.storages.Ba
             return optuna.storages.journal.JournalStorage(backend)
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():  # the heartbeat is "experimental" since Optuna 2.9
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs={"pool_pre_ping": True},
-                heartbeat_interval=heartbeat_s,
-                grace_period=2 * heartbeat_s,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=1
-                ),
-            )
+        return _database_storage(url, heartbeat_s)
     except Exception as error:  # driver missing, server down, bad URL, unreadable file
         reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise StorageError(f"cannot open the study storage {shown(url)}: {reason}") from None
+
+
+def _database_storage(url: str, heartbeat_s: int) -> optuna.storages.RDBStorage:
+    """An RDB storage with a heartbeat. Workers started together on a fresh database race to
+    create Optuna's tables; the loser's CREATE fails (a unique constraint, or a table that
+    appeared meanwhile), and another attempt finds the tables there."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():  # the heartbeat is "experimental" since Optuna 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs={"pool_pre_ping": True},
+                    heartbeat_interval=heartbeat_s,
+                    grace_period=2 * heartbeat_s,
+                    heartbeat_stale_trial_callback=(
+                        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+                    ),
+                )
+        except (IntegrityError, ProgrammingError):
+            if attempt == 4:
+                raise
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
