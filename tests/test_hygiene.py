@@ -7,6 +7,7 @@ them for papermill when it executes them. A committed ``.ipynb`` would be a seco
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,42 @@ def test_notebooks_are_percent_scripts_only():
             text = (ROOT / path).read_text()
             assert text.startswith("# ---\n# jupyter:"), f"{path}: no jupytext header"
             assert 'tags=["parameters"]' in text, f"{path}: no papermill parameters cell"
+
+
+# What may not appear in code that reads files a user might have received from elsewhere
+# (README, "What the kit trusts"); each with the one module allowed to do it, if any.
+UNSAFE_CALLS = {
+    r"\bpickle\.loads?\(": None,
+    r"\bjoblib\.load\(": None,
+    r"\byaml\.(unsafe_|full_)?load\(": None,
+    r"weights_only\s*=\s*False": None,
+    r"allow_pickle\s*=\s*True": None,
+    r"\btorch\.load\(": "lib/cephalo/checkpoints.py",  # weights_only=True + allow-list
+    r"\bConfig\.fromfile\(": "lib/cephalo/distributed.py",  # the config its run just wrote
+    r"0\.0\.0\.0": None,
+}
+
+
+def test_no_unsafe_loading_or_public_binding():
+    tracked = subprocess.run(
+        ["git", "ls-files", "lib", "notebooks", "tools"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    found = []
+    for path in (p for p in tracked if p.endswith((".py", ".sh"))):
+        text = (ROOT / path).read_text()
+        for pattern, allowed_in in UNSAFE_CALLS.items():
+            if path != allowed_in and re.search(pattern, text):
+                found.append(f"{path}: {pattern}")
+    assert not found, found
+    assert "weights_only=True" in (ROOT / "lib/cephalo/checkpoints.py").read_text()
+
+
+def test_every_array_load_refuses_pickles():
+    for path in (ROOT / "lib").rglob("*.py"):
+        for line in path.read_text().splitlines():
+            if "np.load(" in line:
+                assert "allow_pickle=False" in line, f"{path}: {line.strip()}"
