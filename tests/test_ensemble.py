@@ -1,13 +1,16 @@
 """The ensemble end to end, on what the fast demo built (tiny RTMPose and HRNet models on
 two folds, each as is and flipped): fusions scored out-of-fold, a validated submission,
-`cephalo predict` reproducing it from the manifest alone, the ensemble notebook, and a
-re-run that reuses every cached prediction."""
+`cephalo predict` reproducing it from the manifest alone, the ensemble notebook, a re-run
+that reuses every cached prediction, and one killed midway that resumes."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -80,3 +83,29 @@ def test_rerunning_the_ensemble_reuses_its_predictions(fast_demo):
     assert again.returncode == 0, again.stderr
     assert "fusion: learned" in again.stdout
     assert [p.stat().st_mtime_ns for p in cache] == stamps
+
+
+def test_a_killed_ensemble_resumes_from_its_cached_predictions(fast_demo, tmp_path):
+    """Killed while predicting into a folder holding an earlier submission: the earlier
+    files stay as they were, and the re-run predicts only what was not cached."""
+    root, submission, _ = fast_demo
+    spec, out = root / "experiments" / "demo-fast-ensemble.yaml", tmp_path / "submission"
+    shutil.copytree(submission, out, ignore=shutil.ignore_patterns("cache"))
+    earlier = {p.name: p.read_bytes() for p in out.iterdir()}
+    command = [*CEPHALO, "ensemble", str(spec), "--out", str(out)]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while len(list(out.glob("cache/**/*.npz"))) < 2:
+        assert first.poll() is None and time.monotonic() < deadline, "no prediction got cached"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == earlier
+    cached = {p: p.stat().st_mtime_ns for p in out.glob("cache/**/*.npz")}
+
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert {p: p.stat().st_mtime_ns for p in cached} == cached  # not redone
+    assert len(list(out.glob("cache/**/*.npz"))) == len(list(submission.glob("cache/**/*.npz")))
+    fresh, original = (read_predictions(s / "predictions.json") for s in (out, submission))
+    assert max(np.abs(fresh[z] - original[z]).max() for z in original) < 1e-6

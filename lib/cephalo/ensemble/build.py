@@ -236,17 +236,6 @@ def build_ensemble(spec_path: str | os.PathLike[str], out: str | os.PathLike[str
     weights = None
     if spec.fusion in fusion.LEARNED:
         weights = fusion.FITTERS[spec.fusion](coords, truth, spacing)
-    with atomic_open(out / OOF_FILE, "wb") as f:
-        np.savez_compressed(
-            f,
-            image_id=ids,
-            members=np.array([m.name for m in members]),
-            coords=coords,
-            fused=fused_oof[spec.fusion],
-            truth=truth,
-            spacing=spacing,
-            fold=folds,
-        )
     manifest: dict[str, Any] = dict(
         spec=str(spec_path),
         fusion=spec.fusion,
@@ -273,6 +262,23 @@ def build_ensemble(spec_path: str | os.PathLike[str], out: str | os.PathLike[str
         submitted = fuse(spec.fusion, members, test, weights)
         if spec.test.gt:
             manifest["test"] = _score_test(spec.test.gt, slices, submitted)
+
+    # Every prediction is made: the files are written, the manifest last. While it is
+    # missing the folder is a submission in the making (a kill from here on leaves no old
+    # manifest describing new files).
+    (out / MANIFEST).unlink(missing_ok=True)
+    with atomic_open(out / OOF_FILE, "wb") as f:
+        np.savez_compressed(
+            f,
+            image_id=ids,
+            members=np.array([m.name for m in members]),
+            coords=coords,
+            fused=fused_oof[spec.fusion],
+            truth=truth,
+            spacing=spacing,
+            fold=folds,
+        )
+    if spec.test:
         write_submission(out, slices, submitted, sizes, manifest)
     else:
         with atomic_open(out / MANIFEST, "w") as f:
