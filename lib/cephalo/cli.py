@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -84,14 +85,19 @@ def notebook(name: str, output: str, parameters: tuple[tuple[str, str], ...]) ->
     """Execute the kit's notebook NAME (e.g. train, explore_data) into OUTPUT (.ipynb) with
     papermill on the cephalo kernel. Unknown parameter names are refused."""
     import yaml
+    from nbclient.exceptions import DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
 
-    from cephalo.notebooks import ParameterError, execute
+    from cephalo.notebooks import ParameterError, describe_failure, execute
 
     values = {key: yaml.safe_load(value) for key, value in parameters}
     try:
         execute(name, output, values)
     except (ParameterError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from None
+    except (PapermillExecutionError, DeadKernelError) as failure:
+        where = f"; the executed notebook: {output}" if os.path.exists(output) else ""
+        raise click.ClickException(f"{name} failed: {describe_failure(failure)}{where}") from None
     click.echo(f"executed: {output}")
 
 

@@ -119,6 +119,16 @@ def execute(
     return output
 
 
+def describe_failure(failure: Exception) -> str:
+    """One line for a notebook that raised (papermill's error: the exception and its cell)
+    or could not run (a dead kernel, a kernel that would not start)."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(failure, PapermillExecutionError):
+        return f"{failure.ename}: {failure.evalue} (cell [{failure.exec_count}])"
+    return f"{type(failure).__name__}: {failure}"
+
+
 def export_html(notebook: str | os.PathLike[str], html: str | os.PathLike[str]) -> Path:
     """An executed notebook as one self-contained HTML page (figures embedded as PNG), the
     report a browser opens."""

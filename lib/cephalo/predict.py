@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -118,10 +119,11 @@ def stack_images(
     read one slice at a time; the spacing comes from ``gt`` when given, else NaN."""
     import cv2
 
-    from cephalo.data.release import read_gt, read_slice, stack_info, unpadded_size
+    from cephalo.data.prepare import check_stack
+    from cephalo.data.release import read_gt, read_slice, unpadded_size
 
+    n_slices, _, _ = check_stack(Path(stack))
     spacing = {record.z: record.spacing for record in read_gt(gt)} if gt else {}
-    n_slices, _, _ = stack_info(stack)
     for k in range(n_slices):
         image = read_slice(stack, k)
         height, width = unpadded_size(image)

@@ -138,8 +138,10 @@ def test_predictions(
 ) -> list[list[Predictions]]:
     """Every member's fold models' predictions of the test stack. What ``cephalo predict``
     runs, and with ``cache`` what the ensemble step runs."""
+    from cephalo.data.prepare import check_stack
     from cephalo.predict import stack_images
 
+    check_stack(Path(stack))  # before any model is loaded
     predictors: dict[Path, Predictor] = {}
     result = []
     for member in members:

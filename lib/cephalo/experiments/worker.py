@@ -91,7 +91,7 @@ def execute_run(run_dir: Path) -> int:
     """Execute the run described by ``run_dir/run.json``; 0 when it completed."""
     from papermill.exceptions import PapermillExecutionError
 
-    from cephalo.notebooks import execute
+    from cephalo.notebooks import describe_failure, execute
 
     state = read_state(run_dir)
     if state is None:
@@ -109,12 +109,12 @@ def execute_run(run_dir: Path) -> int:
         with _cell_log(run_dir / LOG):
             execute(state["notebook"], run_dir / NOTEBOOK, state["parameters"], log_output=True)
     except PapermillExecutionError as failure:
-        error = f"{failure.ename}: {failure.evalue} (cell [{failure.exec_count}])"
+        error = describe_failure(failure)
         status = "pruned" if failure.ename == "TrialPruned" else "failed"
     except Interrupted as signal_name:
         error, status = f"{INTERRUPTED} ({signal_name})", "failed"
     except Exception as failure:  # a dead kernel, a notebook that cannot start, ...
-        error, status = f"{type(failure).__name__}: {failure}", "failed"
+        error, status = describe_failure(failure), "failed"
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     finished = time.time()
