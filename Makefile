@@ -33,12 +33,10 @@ doctor: setup
 demo: setup
 	$(VENV)/bin/cephalo demo
 
-# Speed and memory figures against their targets (minutes; run on a quiet machine).
+# Speed, memory and setup figures against their targets, one summary table at the end and
+# JSON in benchmarks/results/ (about 15 minutes; run on a quiet machine).
 bench: setup
-	$(PY) benchmarks/prepare_memory.py
-	$(PY) benchmarks/training_throughput.py
-	$(PY) benchmarks/inference_throughput.py
-	OMP_NUM_THREADS=1 $(PY) benchmarks/fusion_throughput.py
+	$(PY) benchmarks/run_all.py
 
 # Rewrites the lock from what .venv holds now (after a deliberate upgrade).
 lock: setup

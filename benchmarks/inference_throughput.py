@@ -29,7 +29,11 @@ What, for ``rtmpose-t`` and ``hrnet-w18`` at 256x256 input, flip test on in both
 Equal work: an untimed pass of each path keeps the model's raw outputs (SimCC vectors or
 heatmaps: ``output_heatmaps`` for ``inference_topdown``, ``save_raw`` for
 ``predict_images``); their largest difference, relative to the largest output, must stay
-under 1e-5 (float32 rounding of a different batch shape). The keypoints of the timed runs
+under 1e-3. The kit keeps raw outputs in float16 (:class:`cephalo.predictions.Predictions`),
+whose step is 2^-10 (9.8e-4) of the value at most, so that is the finest agreement the kit's
+side can show; a float32 difference of a different batch shape is about 1e-7, and a
+different computation (another crop, another model) is orders of magnitude beyond 1e-3.
+The keypoints of the timed runs
 are compared too (largest difference in original-image pixels, and how many differ by more
 than 1e-3 px). They agree exactly for SimCC, whose decoding is an argmax. Heatmaps are
 decoded with DARK (``MSRAHeatmap(unbiased=True)``), a Newton step on the log of the blurred
@@ -75,13 +79,13 @@ from cephalo.landmarks import LANDMARK_NAMES
 from cephalo.models.config import DataSpec, build_config, pipelines
 from cephalo.models.params import TrainParams
 from cephalo.predict import predict_images, raw_outputs
-from report import layout, write_result
+from report import RESULTS, check, layout, write_result
 
 TARGET_SPEEDUP = 2.0  # batched images/s at the default batch size / inference_topdown's
 DEFAULT_BATCH = 8  # TrainParams.batch_size and predict_images' default
 BATCH_SIZES = (1, 8, 16)
 TOLERANCE_PX = 1e-3  # keypoints, SimCC models
-TOLERANCE_RAW = 1e-5  # raw outputs, relative to the largest
+TOLERANCE_RAW = 1e-3  # raw outputs, relative to the largest (the kit's are float16)
 INPUT_SIZE = (256, 256)
 SCALE = 0.15
 PER_IMAGE = "inference_topdown"
@@ -254,6 +258,39 @@ def measure(name: str, n_images: int, repeats: int, work_dir: Path) -> dict[str,
 # ------------------------------------------------------------------ report
 
 
+def checks(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """One model's figures held to a target, for the summary of ``make bench``."""
+    kit = [run["paths"][KIT.format(size)] for size in BATCH_SIZES]
+    default = KIT.format(DEFAULT_BATCH)
+    held = [
+        check(
+            f"{run['model']}: {default} / {PER_IMAGE} images/s",
+            run["speedup"],
+            "x",
+            f">= {TARGET_SPEEDUP:g}x",
+            run["speedup_passed"],
+        ),
+        check(
+            f"{run['model']}: raw outputs, max |batched - per image| / max",
+            max(t["raw_difference"] for t in kit),
+            "",
+            f"< {TOLERANCE_RAW:g}",
+            run["raw_agree"],
+        ),
+    ]
+    if run["keypoints_held"]:
+        held.append(
+            check(
+                f"{run['model']}: keypoints, max |batched - per image|",
+                max(t["max_difference_px"] for t in kit),
+                "px",
+                f"< {TOLERANCE_PX:g} px",
+                run["keypoints_agree"],
+            )
+        )
+    return held
+
+
 def table(runs: list[dict[str, Any]]) -> str:
     verdict = {True: "PASS", False: "FAIL"}
     head = ["figure", *(f"{r['model']} ({r['images']} img)" for r in runs), "target", "result"]
@@ -325,9 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=32, help="images for rtmpose-t")
     parser.add_argument("--hrnet-images", type=int, default=16, help="images for hrnet-w18")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds per path")
-    parser.add_argument(
-        "--out", type=Path, default=Path("benchmarks/results/inference_throughput.json")
-    )
+    parser.add_argument("--out", type=Path, default=RESULTS / "inference_throughput.json")
     args = parser.parse_args(argv)
 
     load_start = os.getloadavg()
@@ -376,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         python=platform.python_version(),
         machine=dict(cpus=os.cpu_count(), platform=platform.platform()),
         runs=runs,
+        checks=[c for run in runs for c in checks(run)],
         passed=passed,
     )
     write_result(args.out, result)

@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from cephalo.data.synth import padded_size, synthesize
-from report import layout, write_result
+from report import RESULTS, check, layout, write_result
 
 SLICE_HW = padded_size(1.0)
 SLICE_BYTES = SLICE_HW[0] * SLICE_HW[1] * 3
@@ -183,6 +183,39 @@ def growth(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
     )
 
 
+def checks(runs: list[dict[str, Any]], trend: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The figures held to a target, for the summary of ``make bench``."""
+    held = [
+        check(
+            f"increment / slice, {r['slices']} slices",
+            r["increment_over_slice"],
+            "slices",
+            f"< {TARGET_SLICES:g}",
+            r["passed"],
+        )
+        for r in runs
+    ]
+    if trend is not None:
+        small, large = trend["counts"]
+        held += [
+            check(
+                f"increment {large} / {small} slices",
+                trend["increment_ratio"],
+                "x",
+                f"<= {GROWTH_TARGET:g}",
+                trend["ratio_passed"],
+            ),
+            check(
+                f"increment / slice, projected to {RELEASE_SLICES}",
+                trend["projected_increment_over_slice"],
+                "slices",
+                f"< {TARGET_SLICES:g}",
+                trend["projected_passed"],
+            ),
+        ]
+    return held
+
+
 def table(runs: list[dict[str, Any]], trend: dict[str, Any] | None) -> str:
     """The figures as a fixed-width table: one column per slice count."""
     verdict = {True: "PASS", False: "FAIL"}
@@ -236,9 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--counts", type=int, nargs="+", default=[20, 40], help="slice counts (default: 20 40)"
     )
-    parser.add_argument(
-        "--out", type=Path, default=Path("benchmarks/results/prepare_memory.json"), help="JSON"
-    )
+    parser.add_argument("--out", type=Path, default=RESULTS / "prepare_memory.json", help="JSON")
     args = parser.parse_args(argv)
     counts = sorted(set(args.counts))
     if counts[0] < 5:
@@ -283,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         machine=dict(cpus=os.cpu_count(), platform=platform.platform()),
         runs=runs,
         growth=trend,
+        checks=checks(runs, trend),
         passed=passed,
     )
     write_result(args.out, result)

@@ -1,5 +1,8 @@
 """What every benchmark shares: a plain-text table of figures and targets, and the JSON
-result written atomically so runs can be compared across commits."""
+result written atomically so runs can be compared across commits.
+
+Each result holds ``checks``: the figures held to a target, one dict each (``check()``), which
+``benchmarks/run_all.py`` (``make bench``) gathers into one summary across benchmarks."""
 
 from __future__ import annotations
 
@@ -8,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from cephalo.files import atomic_open
+
+RESULTS = Path(__file__).parent / "results"
+VERDICT = {True: "PASS", False: "FAIL"}
 
 
 def layout(head: list[str], rows: list[list[str]]) -> str:
@@ -25,3 +31,8 @@ def write_result(path: str | Path, result: dict[str, Any]) -> None:
     with atomic_open(Path(path), "w") as f:
         f.write(json.dumps(result, indent=1) + "\n")
     print(f"\nwritten: {path}")
+
+
+def check(name: str, value: float, unit: str, target: str, ok: bool) -> dict[str, Any]:
+    """One figure held to its target (``target`` as printed, e.g. ``"< 5 s"``)."""
+    return dict(name=name, value=float(value), unit=unit, target=target, ok=bool(ok))

@@ -83,7 +83,7 @@ import nbformat
 from cephalo.data.prepare import prepare_release
 from cephalo.data.synth import synthesize
 from cephalo.notebooks import execute
-from report import layout, write_result
+from report import RESULTS, check, layout, write_result
 
 TARGET_OVERHEAD = 0.05  # training-only: notebook seconds per image / plain - 1
 SCALE = 0.15
@@ -362,9 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=104, help="synthetic images (default 104)")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per run (default 10)")
     parser.add_argument("--repeats", type=int, default=2, help="notebook/plain pairs (default 2)")
-    parser.add_argument(
-        "--out", type=Path, default=Path("benchmarks/results/training_throughput.json")
-    )
+    parser.add_argument("--out", type=Path, default=RESULTS / "training_throughput.json")
     args = parser.parse_args(argv)
     if args.images < 2 * FOLDS:
         parser.error(f"--images: {FOLDS} folds need at least {2 * FOLDS} images")
@@ -448,6 +446,15 @@ def main(argv: list[str] | None = None) -> int:
         notebooks=notebooks,
         plains=plains,
         **result,
+        checks=[
+            check(
+                "papermill overhead on training images/s (best repeats)",
+                100 * result["training_overhead"],
+                "%",
+                f"< {100 * TARGET_OVERHEAD:g} %",
+                result["passed"],
+            )
+        ],
     )
     write_result(args.out, output)
     return 0 if result["passed"] else 1
