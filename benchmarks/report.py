@@ -7,6 +7,7 @@ Each result holds ``checks``: the figures held to a target, one dict each (``che
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +37,42 @@ def write_result(path: str | Path, result: dict[str, Any]) -> None:
 def check(name: str, value: float, unit: str, target: str, ok: bool) -> dict[str, Any]:
     """One figure held to its target (``target`` as printed, e.g. ``"< 5 s"``)."""
     return dict(name=name, value=float(value), unit=unit, target=target, ok=bool(ok))
+
+
+def mtime(path: Path) -> float:
+    return path.stat().st_mtime_ns / 1e9
+
+
+def _timestamp(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def notebook_seconds(run_dir: Path) -> dict[str, float]:
+    """Where an executed training notebook's time went, from papermill's cell timings and
+    when the run wrote its files: ``cells_seconds`` in all, of which the imports cell, the
+    setup before ``config.py``, the Runner (``config.py`` to ``last_checkpoint``), the
+    prediction, the scoring, and the other cells.
+
+    Finds the cells by their text (``from cephalo.train import run_fold``, ``= run_fold(``):
+    an edit of notebooks/train.py that changes those lines must change this too."""
+    import nbformat
+
+    notebook = run_dir / "notebook.ipynb"
+    cells = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+    timing = {id(c): c.metadata.papermill for c in cells}
+    imports = next(c for c in cells if "from cephalo.train import run_fold" in c.source)
+    fold = next(c for c in cells if "= run_fold(" in c.source)
+    start, end = (_timestamp(timing[id(fold)][key]) for key in ("start_time", "end_time"))
+    config = mtime(run_dir / "config.py")
+    trained = mtime(run_dir / "train" / "last_checkpoint")
+    predicted = mtime(run_dir / "predictions" / "oof.npz")
+    rest = [c for c in cells if c is not imports and c is not fold]
+    return dict(
+        cells_seconds=sum(t["duration"] for t in timing.values()),
+        imports_seconds=timing[id(imports)]["duration"],
+        setup_seconds=config - start,
+        runner_seconds=trained - config,
+        predict_seconds=predicted - trained,
+        score_seconds=end - predicted,
+        other_cells_seconds=sum(timing[id(c)]["duration"] for c in rest),
+    )

@@ -74,16 +74,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import nbformat
 
 from cephalo.data.prepare import prepare_release
 from cephalo.data.synth import synthesize
 from cephalo.notebooks import execute
-from report import RESULTS, check, layout, write_result
+from report import RESULTS, check, layout, mtime, notebook_seconds, write_result
 
 TARGET_OVERHEAD = 0.05  # training-only: notebook seconds per image / plain - 1
 SCALE = 0.15
@@ -152,35 +149,11 @@ def throughput(log: dict[str, Any], images: int, epochs: int) -> dict[str, float
     )
 
 
-def _mtime(path: Path) -> float:
-    return path.stat().st_mtime_ns / 1e9
-
-
-def _timestamp(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
-
-
-def notebook_parts(notebook: Path, run_dir: Path, wall: float) -> dict[str, float]:
+def notebook_parts(run_dir: Path, wall: float) -> dict[str, float]:
     """Where the notebook's wall time went, from papermill's cell timings and the run's files."""
-    cells = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
-    timing = {id(c): c.metadata.papermill for c in cells}
-    imports = next(c for c in cells if "from cephalo.train import run_fold" in c.source)
-    fold = next(c for c in cells if "= run_fold(" in c.source)
-    start, end = (_timestamp(timing[id(fold)][key]) for key in ("start_time", "end_time"))
-    config = _mtime(run_dir / "config.py")
-    trained = _mtime(run_dir / "train" / "last_checkpoint")
-    predicted = _mtime(run_dir / "predictions" / "oof.npz")
-    cell_seconds = sum(t["duration"] for t in timing.values())
-    rest = [c for c in cells if c is not imports and c is not fold]
+    parts = notebook_seconds(run_dir)
     return dict(
-        wall_seconds=wall,
-        papermill_and_kernel_seconds=wall - cell_seconds,
-        imports_seconds=timing[id(imports)]["duration"],
-        setup_seconds=config - start,
-        runner_seconds=trained - config,
-        predict_seconds=predicted - trained,
-        score_seconds=end - predicted,
-        other_cells_seconds=sum(timing[id(c)]["duration"] for c in rest),
+        wall_seconds=wall, papermill_and_kernel_seconds=wall - parts["cells_seconds"], **parts
     )
 
 
@@ -200,7 +173,7 @@ def run_notebook(dataset: Path, run_dir: Path, epochs: int, window: int) -> dict
         dict(dataset_dir=str(dataset), fold=FOLD, run_dir=str(run_dir), params=params),
     )
     wall = time.perf_counter() - start
-    parts = notebook_parts(notebook, run_dir, wall)
+    parts = notebook_parts(run_dir, wall)
     log = training_log(run_dir / "train", window)
     images = n_train_images(run_dir)
     return dict(
@@ -237,7 +210,7 @@ def run_plain(config: Path, work_dir: Path, epochs: int, window: int) -> dict[st
         build_seconds=inside["build_seconds"],
         train_call_seconds=inside["train_seconds"],
         runner_seconds=inside["build_seconds"] + inside["train_seconds"],
-        mtime_gap_seconds=inside["end_epoch_time"] - _mtime(work_dir / "last_checkpoint"),
+        mtime_gap_seconds=inside["end_epoch_time"] - mtime(work_dir / "last_checkpoint"),
         **log,
         **throughput(log, images, epochs),
     )

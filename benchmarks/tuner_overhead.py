@@ -60,18 +60,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import optuna
 import yaml
 
 from cephalo.data.default import synthetic_release
 from cephalo.data.prepare import prepare_release
 from cephalo.tuning.spec import Pruner
-from report import RESULTS, VERDICT, check, layout, write_result
+from report import RESULTS, VERDICT, check, layout, notebook_seconds, write_result
 
 TARGET_S = 5.0  # mean seconds per trial outside training
 STUDY = "overhead"
@@ -167,30 +165,13 @@ def storage_url(spec: Path) -> str:
 # ------------------------------------------------------------------ one trial's seconds
 
 
-def _mtime(path: Path) -> float:
-    return path.stat().st_mtime_ns / 1e9
-
-
-def _timestamp(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
-
-
 def trial_parts(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     """Where a completed trial's wall time went (see the module docstring)."""
     run_dir = Path(trial.user_attrs["run_dirs"][0])
     state = json.loads((run_dir / "run.json").read_text())
     wall = (trial.datetime_complete - trial.datetime_start).total_seconds()
     worker = state["finished"] - state["started"]
-    cells = [c for c in nbformat.read(run_dir / "notebook.ipynb", 4).cells if c.cell_type == "code"]
-    timing = {id(c): c.metadata.papermill for c in cells}
-    imports = next(c for c in cells if "from cephalo.train import run_fold" in c.source)
-    fold = next(c for c in cells if "= run_fold(" in c.source)
-    start, end = (_timestamp(timing[id(fold)][key]) for key in ("start_time", "end_time"))
-    config = _mtime(run_dir / "config.py")
-    trained = _mtime(run_dir / "train" / "last_checkpoint")
-    predicted = _mtime(run_dir / "predictions" / "oof.npz")
-    cell_seconds = sum(t["duration"] for t in timing.values())
-    rest = [c for c in cells if c is not imports and c is not fold]
+    parts = notebook_seconds(run_dir)
     (scalars,) = (run_dir / "train").glob("*/vis_data/scalars.json")
     entries = [json.loads(line) for line in scalars.read_text().splitlines() if line.strip()]
     return dict(
@@ -200,13 +181,8 @@ def trial_parts(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         run_dir=str(run_dir),
         wall_seconds=wall,
         tuner_seconds=wall - worker,
-        papermill_seconds=worker - cell_seconds,
-        imports_seconds=timing[id(imports)]["duration"],
-        setup_seconds=config - start,
-        training_seconds=trained - config,
-        predict_seconds=predicted - trained,
-        score_seconds=end - predicted,
-        other_cells_seconds=sum(timing[id(c)]["duration"] for c in rest),
+        papermill_seconds=worker - parts["cells_seconds"],
+        **parts,
         validations=sum(1 for e in entries if "MRE" in e and "loss" not in e),
     )
 
@@ -240,8 +216,8 @@ def overhead(trial: dict[str, Any], hook: dict[str, Any]) -> dict[str, float]:
     inside = hook["first_seconds"] + hook["next_seconds"] * max(trial["validations"] - 1, 0)
     return dict(
         hook_seconds=inside,
-        training_only_seconds=trial["training_seconds"] - inside,
-        overhead_seconds=trial["wall_seconds"] - trial["training_seconds"] + inside,
+        training_only_seconds=trial["runner_seconds"] - inside,
+        overhead_seconds=trial["wall_seconds"] - trial["runner_seconds"] + inside,
     )
 
 
@@ -267,7 +243,7 @@ def table(trials: list[dict[str, Any]], mean: dict[str, float]) -> str:
 
     rows = [
         row("trial wall (Optuna start to complete)", "wall_seconds"),
-        row("training (config.py to last_checkpoint)", "training_seconds"),
+        row("training (config.py to last_checkpoint)", "runner_seconds"),
         row("training without the pruning hook", "training_only_seconds"),
         *(row(f"  {label}", key) for label, key in PARTS),
         row(
