@@ -60,7 +60,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -79,7 +78,7 @@ from cephalo.landmarks import LANDMARK_NAMES
 from cephalo.models.config import DataSpec, build_config, pipelines
 from cephalo.models.params import TrainParams
 from cephalo.predict import predict_images, raw_outputs
-from report import RESULTS, check, layout, write_result
+from report import RESULTS, check, environment, layout, write_result
 
 TARGET_SPEEDUP = 2.0  # batched images/s at the default batch size / inference_topdown's
 DEFAULT_BATCH = 8  # TrainParams.batch_size and predict_images' default
@@ -408,8 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         torch_threads=torch.get_num_threads(),
         load_average_start=list(load_start),
         load_average_end=list(load_end),
-        python=platform.python_version(),
-        machine=dict(cpus=os.cpu_count(), platform=platform.platform()),
+        **environment(),
         runs=runs,
         checks=[c for run in runs for c in checks(run)],
         passed=passed,

@@ -56,8 +56,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -66,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from cephalo.data.synth import padded_size, synthesize
-from report import RESULTS, check, layout, write_result
+from report import RESULTS, check, environment, layout, write_result
 
 SLICE_HW = padded_size(1.0)
 SLICE_BYTES = SLICE_HW[0] * SLICE_HW[1] * 3
@@ -310,8 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         "(reset through /proc/self/clear_refs before it starts)",
         slice_hw=list(SLICE_HW),
         slice_bytes=SLICE_BYTES,
-        python=platform.python_version(),
-        machine=dict(cpus=os.cpu_count(), platform=platform.platform()),
+        **environment(),
         runs=runs,
         growth=trend,
         checks=checks(runs, trend),

@@ -7,6 +7,8 @@ Each result holds ``checks``: the figures held to a target, one dict each (``che
 from __future__ import annotations
 
 import json
+import os
+import platform
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,14 @@ def layout(head: list[str], rows: list[list[str]]) -> str:
         return "  ".join([first, *(c.rjust(w) for c, w in rest)])
 
     return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
+def environment() -> dict[str, Any]:
+    """What a result records of where it ran: the Python and the machine."""
+    return dict(
+        python=platform.python_version(),
+        machine=dict(cpus=os.cpu_count(), platform=platform.platform()),
+    )
 
 
 def write_result(path: str | Path, result: dict[str, Any]) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from report import RESULTS, VERDICT, layout, write_result
+from report import RESULTS, VERDICT, environment, layout, write_result
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -141,8 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds=round(wall, 1),
         load_average_start=list(load_start),
         load_average_end=list(load_end),
-        python=platform.python_version(),
-        machine=dict(cpus=os.cpu_count(), platform=platform.platform()),
+        **environment(),
         benchmarks=entries,
         passed=ok,
     )

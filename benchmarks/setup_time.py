@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -41,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from report import RESULTS, VERDICT, check, layout, write_result
+from report import RESULTS, VERDICT, check, environment, layout, write_result
 
 TARGET_S = 180.0  # README: "a fresh clone on the same machine about three minutes"
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         method="wall time of the whole script in a fresh temporary virtualenv, wheel cache "
         "warm; steps split by the time each [setup] line appears",
         target_seconds=TARGET_S,
-        python=platform.python_version(),
-        machine=dict(cpus=os.cpu_count(), platform=platform.platform()),
+        **environment(),
     )
     wheels = cached_wheels()
     result["cached_wheels"] = wheels

@@ -68,7 +68,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -80,7 +79,7 @@ from typing import Any
 from cephalo.data.prepare import prepare_release
 from cephalo.data.synth import synthesize
 from cephalo.notebooks import execute
-from report import RESULTS, check, layout, mtime, notebook_seconds, write_result
+from report import RESULTS, check, environment, layout, mtime, notebook_seconds, write_result
 
 TARGET_OVERHEAD = 0.05  # training-only: notebook seconds per image / plain - 1
 SCALE = 0.15
@@ -414,8 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         windows_tile=tiled,
         load_average_start=list(load_start),
         load_average_end=list(load_end),
-        python=platform.python_version(),
-        machine=dict(cpus=os.cpu_count(), platform=platform.platform()),
+        **environment(),
         notebooks=notebooks,
         plains=plains,
         **result,

@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -69,7 +68,7 @@ import yaml
 from cephalo.data.default import synthetic_release
 from cephalo.data.prepare import prepare_release
 from cephalo.tuning.spec import Pruner
-from report import RESULTS, VERDICT, check, layout, notebook_seconds, write_result
+from report import RESULTS, VERDICT, check, environment, layout, notebook_seconds, write_result
 
 TARGET_S = 5.0  # mean seconds per trial outside training
 STUDY = "overhead"
@@ -328,8 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         target_overhead_seconds=TARGET_S,
         load_average_start=list(load_start),
         load_average_end=list(load_end),
-        python=platform.python_version(),
-        machine=dict(cpus=os.cpu_count(), platform=platform.platform()),
+        **environment(),
         checks=[
             check(
                 "overhead per trial outside training (mean)",
