@@ -95,7 +95,7 @@ from mmengine.runner import Runner
 from cephalo.models.params import parse_params
 from cephalo.predict import stack_images
 from cephalo.train import run_fold
-import cephalo.mm_metric, cephalo.tuning.pruning  # the run's custom_imports
+import cephalo.mmpose_plugins, cephalo.tuning.pruning  # the run's custom_imports
 from cephalo.tuning.pruning import OptunaPruningHook
 
 trial, report = json.loads(sys.argv[1]), sys.argv[2]

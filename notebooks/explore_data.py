@@ -69,8 +69,8 @@ explore.plot_landmark_cloud(data, "sella")
 explore.plot_landmark_cloud(data, "procrustes")
 
 # %% [markdown]
-# Per landmark: a name where one is known (1-19 follow the ISBI 2015 order; the release
-# names no others), the mean position relative to sella, and the spread (root mean square
+# Per landmark: its name (the organisers'; on synthetic data, 20-38 are the generator's own
+# placements), the mean position relative to sella, and the spread (root mean square
 # distance to the mean, mm) relative to sella and after rigid alignment. Sorted by the
 # aligned spread, most variable first.
 

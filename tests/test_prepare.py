@@ -114,6 +114,41 @@ def test_folds_mix_every_group(release, tmp_path):
     assert folds["organiser_split"].value_counts().to_dict() == {"train": 11, "val": 1, "test": 3}
 
 
+def test_groups_are_the_centres_spacings_whatever_the_image_sizes(tmp_path):
+    """One synthetic centre varies its image size as the real Planmeca one does; grouping
+    by spacing still gives one group per centre and no pooled "other"."""
+    release = tmp_path / "raw"
+    synthesize(release, 30, scale=0.05, seed=3)
+    meta = json.loads((release / "train-meta.json").read_text())["images"]
+    folds = load_folds(prepare(release, tmp_path / "prepared", folds=3))
+    centre_of = {info["z"]: info["centre"] for info in meta}
+    by_group = folds.groupby("group")["z"].apply(lambda zs: {centre_of[z] for z in zs})
+    assert all(len(centres) == 1 for centres in by_group), by_group  # a group is one centre
+    assert len(by_group) == len(set(centre_of.values()))  # and each centre one group
+    b_sizes = [(i["width"], i["height"]) for i in meta if i["centre"] == "B"]
+    assert len(set(b_sizes)) > len(b_sizes) / 2 > 2  # the sizes really vary
+    assert "other" not in set(folds["group"])
+
+
+def test_groups_from_a_sidecar(release, tmp_path):
+    out = prepare_release(
+        release / "train_stack.mha",
+        release / "train-gt.json",
+        tmp_path / "prepared",
+        folds=3,
+        progress=False,
+        groups=release / "train-meta.json",
+    )
+    meta = json.loads((release / "train-meta.json").read_text())["images"]
+    folds = load_folds(out)
+    assert dict(zip(folds["z"], folds["group"], strict=True)) == {
+        info["z"]: info["centre"] for info in meta
+    }
+    assert read_manifest(out)["source"]["groups"]["path"] == str(
+        (release / "train-meta.json").resolve()
+    )
+
+
 def test_second_run_does_nothing_and_other_options_are_refused(release, tmp_path):
     out = prepare(release, tmp_path / "prepared")
     stamp = (out / "dataset.json").stat().st_mtime_ns

@@ -75,7 +75,11 @@ def test_greyscale_padding_and_sizes(train: dict) -> None:
         assert info["z"] == k + 1
         centre = CENTRES[info["centre"]]
         h, w = info["height"], info["width"]
-        assert (h, w) == (round(centre.height * SCALE), round(centre.width * SCALE))
+        jitter = centre.size_jitter * SCALE + 1  # 1: rounding
+        assert abs(h - centre.height * SCALE) <= centre.height * jitter
+        assert abs(w - centre.width * SCALE) <= centre.width * jitter
+        if not centre.size_jitter:
+            assert (h, w) == (round(centre.height * SCALE), round(centre.width * SCALE))
         image = train["stack"][k]
         assert (image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all()
         assert not image[h:].any() and not image[:, w:].any()
@@ -101,11 +105,24 @@ def test_ground_truth_entries(files: dict[str, synth.SplitFiles], train: dict) -
 
 
 def test_spacing_follows_the_centre(train: dict) -> None:
-    assert {c.spacing for c in synth.CENTRES} == {0.1, 0.125}
+    # The real release's three spacings (its notes: 0.1, 0.096 and about 0.125 mm).
+    assert {c.spacing for c in synth.CENTRES} == {0.1, 0.096, 0.125}
     for record, info in zip(train["gt"], train["meta"], strict=True):
         expected = CENTRES[info["centre"]].spacing / SCALE
         assert record.spacing == pytest.approx(expected) == info["spacing"]
-    assert {r.spacing for r in train["gt"]} <= {1.0, 1.25}
+    assert {round(r.spacing, 6) for r in train["gt"]} <= {1.0, 0.96, 1.25}
+
+
+def test_one_centre_varies_its_image_size_like_the_real_one() -> None:
+    sizes: dict[str, list] = {name: [] for name in CENTRES}
+    for index in range(60):
+        image = synth.generate_image(SEED, 0, index, 0.05)
+        sizes[image.centre].append(image.image.shape)
+    varying = [name for name, shapes in sizes.items() if len(set(shapes)) > 1]
+    assert varying == ["B"], sizes
+    assert len(set(sizes["B"])) >= 0.8 * len(sizes["B"])  # nearly every image its own size
+    height, width = synth.padded_size(0.05)
+    assert all(h <= height and w <= width for h, w in sizes["B"])
 
 
 def test_same_seed_same_bytes_other_seed_other_images(tmp_path: Path) -> None:
@@ -204,10 +221,13 @@ def test_full_scale_image() -> None:
         warnings.simplefilter("error")  # e.g. NaN from the exposure curve
         full = synth.generate_image(0, 0, 3, 1.0)
     centre = CENTRES[full.centre]
-    assert full.image.shape == (centre.height, centre.width) and full.image.dtype == np.uint8
+    height, width = full.image.shape
+    assert full.image.dtype == np.uint8 and (height, width) <= synth.PADDED_HW
+    if not centre.size_jitter:
+        assert (height, width) == (centre.height, centre.width)
     assert full.spacing == centre.spacing
     assert full.image.min() >= 1
-    assert (full.points >= 0).all() and (full.points < [centre.width, centre.height]).all()
+    assert (full.points >= 0).all() and (full.points < [width, height]).all()
 
 
 def test_gt_round_trip_is_exact(tmp_path: Path) -> None:

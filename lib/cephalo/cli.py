@@ -166,13 +166,22 @@ def synth(out: str, n_images: int, n_test: int, scale: float, seed: int) -> None
     required=True,
     help="Its ground truth, e.g. train-gt.json.",
 )
+@click.option(
+    "--groups",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A sidecar naming each slice's centre ({'images': [{'z': 1, 'centre': 'A'}, ...]}, "
+    "e.g. train-meta.json) to stratify folds by; default: each image's spacing.",
+)
 @_dataset_options
-def prepare(stack: str, gt: str, out: str, folds: int, seed: int, force: bool) -> None:
+def prepare(
+    stack: str, gt: str, groups: str | None, out: str, folds: int, seed: int, force: bool
+) -> None:
     """Crop, convert and annotate a release stack for training, with stratified folds."""
     from cephalo.data.prepare import prepare_release
 
     with _data_errors():
-        path = prepare_release(stack, gt, out, folds=folds, seed=seed, force=force)
+        path = prepare_release(stack, gt, out, folds=folds, seed=seed, force=force, groups=groups)
     click.echo(f"prepared: {path}")
 
 

@@ -34,9 +34,11 @@ import click
 import numpy as np
 import pandas as pd
 
-from cephalo.data.release import ImageLandmarks, read_gt
+from cephalo.data.groups import check_covers, meta_groups, spacing_group
+from cephalo.data.release import ImageLandmarks, landmark_key, read_gt
 from cephalo.errors import DataError
-from cephalo.landmarks import LANDMARK_NAMES
+from cephalo.files import read_json
+from cephalo.landmarks import LANDMARK_NAMES, landmark_label
 from cephalo.metrics import (
     LEADERBOARD,
     MRE,
@@ -78,16 +80,6 @@ class Report:
         )
 
 
-def _load_json(path: Path, what: str) -> Any:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file ({what})")
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: not valid JSON ({error})") from None
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -103,7 +95,7 @@ def read_predictions(
     landmark given twice for one slice, or a slice that lacks some landmarks.
     """
     path = Path(path)
-    data = _load_json(path, "predictions")
+    data = read_json(path, "predictions")
     if not isinstance(data, dict) or not isinstance(data.get("points"), list):
         raise DataError(
             f"{path}: expected the challenge's 'Multiple points' JSON, an object with a "
@@ -115,7 +107,7 @@ def read_predictions(
         where = f"{path}: points[{i}]"
         if not isinstance(entry, dict) or "name" not in entry or "point" not in entry:
             raise DataError(f"{where}: need an object with 'name' and 'point'")
-        name, point = entry["name"], entry["point"]
+        name, point = landmark_key(entry["name"]) or entry["name"], entry["point"]
         if not isinstance(point, list) or len(point) != 3 or not all(map(_is_number, point)):
             raise DataError(f"{where} (landmark {name!r}): 'point' must be [x, y, z] numbers")
         x, y, z = point
@@ -124,7 +116,9 @@ def read_predictions(
         z = int(z)
         where = f"{path}: z={z}, landmark {name!r}"
         if not isinstance(name, str) or name not in index:
-            raise DataError(f"{where}: the name must be one of '{names[0]}'..'{names[-1]}'")
+            raise DataError(
+                f"{where}: the name must be one of '{names[0]}'..'{names[-1]}' (or integers)"
+            )
         if not (math.isfinite(x) and math.isfinite(y)):
             raise DataError(f"{where}: coordinate ({x}, {y}) is not finite")
         slice_points = points.setdefault(z, np.full((len(names), 2), np.nan))
@@ -137,63 +131,6 @@ def read_predictions(
             shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
             raise DataError(f"{path}: z={z} lacks {len(missing)} landmark(s): {shown}")
     return dict(sorted(points.items()))
-
-
-def read_meta(path: str | os.PathLike[str]) -> dict[int, dict[str, Any]]:
-    """The per-slice entries of a sidecar such as ``train-meta.json``: ``{z: entry}``."""
-    path = Path(path)
-    data = _load_json(path, "meta sidecar")
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise DataError(f"{path}: expected an object with an 'images' list of {{'z': ...}}")
-    entries: dict[int, dict[str, Any]] = {}
-    for i, entry in enumerate(data["images"]):
-        z = entry.get("z") if isinstance(entry, dict) else None
-        if not isinstance(z, int) or isinstance(z, bool) or z < 1:
-            raise DataError(f"{path}: images[{i}] needs a 1-based integer 'z'")
-        if z in entries:
-            raise DataError(f"{path}: z={z} appears twice")
-        entries[z] = entry
-    return entries
-
-
-def meta_groups(
-    path: str | os.PathLike[str], records: Sequence[ImageLandmarks], key: str = "centre"
-) -> dict[str, dict[int, str]]:
-    """``{key: {z: label}}`` from a sidecar, after checking it describes exactly the slices
-    of ``records`` (the ground truth) with the same spacings."""
-    meta = read_meta(path)
-    _check_covers(path, set(meta), records)
-    labels = {}
-    for record in records:
-        entry = meta[record.z]
-        if key not in entry:
-            raise DataError(f"{path}: z={record.z} has no {key!r}")
-        spacing = entry.get("spacing")
-        if _is_number(spacing) and not math.isclose(spacing, record.spacing, rel_tol=1e-9):
-            raise DataError(
-                f"{path}: z={record.z} has spacing {spacing}, the ground truth {record.spacing}; "
-                "is it the sidecar of another split?"
-            )
-        labels[record.z] = str(entry[key])
-    return {key: labels}
-
-
-def _check_covers(source: Any, zs: set[int], records: Sequence[ImageLandmarks]) -> None:
-    truth = {record.z for record in records}
-    if zs - truth:
-        raise DataError(f"{source}: slice(s) z={_shown(zs - truth)} are not in the ground truth")
-    if truth - zs:
-        raise DataError(f"{source}: nothing for ground-truth slice(s) z={_shown(truth - zs)}")
-
-
-def _shown(zs: set[int]) -> str:
-    ordered = sorted(zs)
-    return ", ".join(map(str, ordered[:10])) + (" ..." if len(ordered) > 10 else "")
-
-
-def spacing_label(spacing: float) -> str:
-    """The group name of a spacing: 0.1 -> ``"0.1mm"``."""
-    return f"{spacing:g}mm"
 
 
 def _read_truth(path: Path) -> list[ImageLandmarks]:
@@ -230,14 +167,14 @@ def evaluate_files(
     pred_path, gt_path = Path(pred_path), Path(gt_path)
     records = _read_truth(gt_path)
     predictions = read_predictions(pred_path)
-    _check_covers(pred_path, set(predictions), records)
+    check_covers(pred_path, set(predictions), records)
     extra: dict[str, Mapping[int, str]]
     if groups is None:
         extra = {}
     elif isinstance(groups, Mapping):
         extra = dict(groups)
         for name, labels in extra.items():
-            _check_covers(f"groups[{name!r}]", set(labels), records)
+            check_covers(f"groups[{name!r}]", set(labels), records)
     else:
         extra = meta_groups(groups, records)
     zs = [record.z for record in records]
@@ -246,7 +183,7 @@ def evaluate_files(
         np.stack([record.points for record in records]),
         np.array([record.spacing for record in records]),
     )
-    groupings = {"spacing": [spacing_label(record.spacing) for record in records]}
+    groupings = {"spacing": [spacing_group(record.spacing) for record in records]}
     groupings.update({name: [str(labels[z]) for z in zs] for name, labels in extra.items()})
     return Report(
         summary=summarize(errors),
@@ -284,7 +221,7 @@ def format_report(report: Report) -> str:
             leaderboard_line(report.summary),
             "",
             "Per landmark:",
-            _format_table(report.per_landmark),
+            _format_table(report.per_landmark.rename(index=landmark_label)),
             "",
             "Per group:",
             _format_table(report.per_group),

@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 
 from cephalo.data.prepared import PreparedImage, load_folds, load_images, read_manifest
 from cephalo.errors import DataError
+from cephalo.landmarks import landmark_label
 
 Frame = Literal["sella", "procrustes"]
 FRAME_LABELS = {"sella": "mm from sella (landmark 1)", "procrustes": "mm, rigidly aligned"}
@@ -121,20 +122,22 @@ def is_synthetic(data: Dataset) -> bool:
 
 
 def landmark_names(data: Dataset) -> list[str]:
-    """A readable name per landmark, "" where none is known.
+    """A readable name per landmark.
 
-    The release numbers its landmarks; 1-19 follow the ISBI 2015 order on any data, and the
-    synthetic generator's own placements name 20-38 on synthetic data only.
+    The release numbers its landmarks and the organisers named them (:mod:`cephalo.landmarks`);
+    on synthetic data, landmarks 20-38 are the generator's own placements, named as such.
     """
     from cephalo.data.synth import LANDMARKS
 
-    known = len(LANDMARKS) if is_synthetic(data) else 19
+    synthetic = is_synthetic(data)
     names = []
     for i, label in enumerate(data.landmarks):
         if label != str(i + 1):  # a dataset that ships its own names
             names.append(label)
+        elif synthetic and i >= 19:
+            names.append(f"{label} {LANDMARKS[i][1]} ({LANDMARKS[i][0]}; synthetic placement)")
         else:
-            names.append(f"{LANDMARKS[i][0]}: {LANDMARKS[i][1]}" if i < known else "")
+            names.append(landmark_label(label))
     return names
 
 

@@ -1,8 +1,10 @@
-"""Writing files so that an interrupted write never leaves one that looks complete."""
+"""Writing files so that an interrupted write never leaves one that looks complete, and
+reading the JSON inputs a user gives with an error that names the file."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -27,3 +29,18 @@ def atomic_open(path: str | os.PathLike[str], mode: str) -> Iterator[IO[Any]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def read_json(path: str | os.PathLike[str], what: str) -> Any:
+    """The JSON document at ``path``; a missing or malformed file is a DataError naming it
+    and ``what`` it was supposed to be."""
+    from cephalo.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file ({what})")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: not valid JSON ({error})") from None

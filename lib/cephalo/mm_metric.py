@@ -3,7 +3,7 @@ leaderboard numbers and ``CheckpointHook`` can keep the best checkpoint by them.
 
 Use it in a config as::
 
-    custom_imports = dict(imports=["cephalo.mm_metric"], allow_failed_imports=False)
+    custom_imports = dict(imports=["cephalo.mmpose_plugins"], allow_failed_imports=False)
     val_evaluator = dict(type="CephalometricMetric", ann_file=".../annotations.json")
     default_hooks = dict(checkpoint=dict(type="CheckpointHook", save_best="SDR 2.0mm",
                                          rule="greater"))
@@ -52,6 +52,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmpose.registry import METRICS
 
+from cephalo.data.release import parse_scale
 from cephalo.errors import DataError
 from cephalo.metrics import MRE, SUMMARY, per_landmark, radial_errors, summarize
 
@@ -78,14 +79,14 @@ def _read_ann_file(path: Path) -> tuple[dict[int, float], dict[int, np.ndarray],
         raise DataError(f"{path}: expected COCO annotations with an 'images' list")
     spacing: dict[int, float] = {}
     for image in coco["images"]:
-        value = image.get("spacing") if isinstance(image, dict) else None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        value = parse_scale(image.get("spacing")) if isinstance(image, dict) else None
+        if value is None or not value > 0:
             raise DataError(
                 f"{path}: image {image.get('id') if isinstance(image, dict) else image!r} has "
                 f"no positive 'spacing' (mm per pixel); the metric needs cephalo's prepared "
                 "annotations.json or a subset of it"
             )
-        spacing[int(image["id"])] = float(value)
+        spacing[int(image["id"])] = value
     gt: dict[int, np.ndarray] = {}
     for annotation in coco.get("annotations", []):
         if not isinstance(annotation, dict) or not {"image_id", "keypoints"} <= annotation.keys():

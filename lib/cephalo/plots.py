@@ -11,6 +11,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from cephalo.landmarks import landmark_labels
 from cephalo.metrics import LEADERBOARD, MRE
 
 
@@ -52,8 +53,9 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
 def per_landmark_errors(metrics: dict[str, Any]) -> plt.Figure:
     """MRE per landmark as bars, with the pooled MRE as a line."""
     per_landmark = pd.Series(metrics["per_landmark"])
-    figure, axis = plt.subplots(figsize=(11, 3.5))
-    axis.bar(per_landmark.index, per_landmark.values, color="tab:blue")
+    figure, axis = plt.subplots(figsize=(11, 4.5))
+    axis.bar(landmark_labels(per_landmark.index), per_landmark.values, color="tab:blue")
+    axis.tick_params(axis="x", labelrotation=90, labelsize=7)
     axis.axhline(metrics[MRE], color="tab:red", linestyle="--", label=f"MRE {metrics[MRE]:.2f} mm")
     axis.set(title="error per landmark", xlabel="landmark", ylabel="MRE (mm)")
     axis.legend()
@@ -88,7 +90,7 @@ def landmark_heatmap(errors: pd.DataFrame) -> plt.Figure:
     """Variant x landmark MRE (``errors`` as from ``leaderboard.per_landmark``)."""
     figure, axis = plt.subplots(figsize=(12, 0.4 * len(errors) + 2))
     image = axis.imshow(errors.to_numpy(), aspect="auto", cmap="viridis")
-    axis.set_xticks(range(errors.shape[1]), errors.columns, rotation=90)
+    axis.set_xticks(range(errors.shape[1]), landmark_labels(errors.columns), rotation=90)
     axis.set_yticks(range(errors.shape[0]), errors.index)
     axis.set(title="MRE per landmark (mean over folds)", xlabel="landmark")
     figure.colorbar(image, ax=axis, label="MRE (mm)")

@@ -12,6 +12,9 @@ A run folder holds::
     metrics.json           MRE / SDR on the held-out fold, per landmark, and the mean-shape
                            baseline's figures for comparison
 
+A ``pretrained`` file is mapped onto the backbone before training (or the run is refused:
+:mod:`cephalo.models.pretrained`); ``metrics.json`` records how many backbone tensors it gave.
+
 ``fold=None`` trains on every image (a full fit for the final submission) and skips
 validation. Notebooks call :func:`run_fold`; nothing here depends on being in one.
 """
@@ -36,6 +39,7 @@ from cephalo.files import atomic_open
 from cephalo.metrics import per_landmark, radial_errors, summarize
 from cephalo.models.config import DataSpec, build_config, pipelines, uses_gpu
 from cephalo.models.params import TrainParams, parse_params
+from cephalo.models.pretrained import with_pretrained
 from cephalo.predictions import Predictions
 
 PARAMS = "params.json"
@@ -139,6 +143,10 @@ def run_fold(
         landmark_names=names,
     )
     config = build_config(params, data, work_dir=run_dir / "train")
+    pretrained = None
+    if params.pretrained:  # refused here, before anything is trained, when it does not fit
+        config, pretrained = with_pretrained(config, params.pretrained, params.pretrained_prefix)
+        print(pretrained.describe())
     if trial is not None:
         from cephalo.tuning.pruning import IMPORT, pruning_hook
 
@@ -152,6 +160,8 @@ def run_fold(
     _, predict_pipeline = pipelines(params)
 
     metrics: dict[str, Any] = dict(fold=fold, model=params.model)
+    if pretrained is not None:
+        metrics["pretrained"] = pretrained.as_dict()
     if val_ids:
         images = {image.image_id: image for image in load_images(dataset_dir)}
         held_out = [images[i] for i in val_ids]

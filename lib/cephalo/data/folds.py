@@ -1,9 +1,9 @@
 """Cross-validation folds and the organisers' fixed split.
 
-Folds are stratified by acquisition group (centre, or image size and spacing when no centre
-is known), so every fold holds the same mix of machines: a fold made of one centre would
-measure domain shift, not model quality. The organisers' split (used by both public
-baselines) is kept beside them for comparison with published numbers.
+Folds are stratified by acquisition group (centre, or spacing when no centre is given: see
+:mod:`cephalo.data.groups`), so every fold holds the same mix of machines: a fold made of one
+centre would measure domain shift, not model quality. The organisers' split (used by both
+public baselines) is kept beside them for comparison with published numbers.
 """
 
 from __future__ import annotations

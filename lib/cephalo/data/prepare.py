@@ -18,7 +18,8 @@ import numpy as np
 import SimpleITK as sitk
 from tqdm import tqdm
 
-from cephalo.data.prepared import DatasetWriter, PreparedImage, image_group, is_prepared
+from cephalo.data.groups import meta_groups, spacing_group
+from cephalo.data.prepared import DatasetWriter, PreparedImage, is_prepared
 from cephalo.data.release import ImageLandmarks, read_gt, read_slice, unpadded_size
 from cephalo.errors import DataError
 from cephalo.landmarks import LANDMARK_NAMES
@@ -98,12 +99,17 @@ def _check_inside(gt: Path, record: ImageLandmarks, width: int, height: int) -> 
             )
 
 
-def _sources(stack: Path, gt: Path) -> dict[str, Any]:
+def _sources(stack: Path, gt: Path, groups: Path | None) -> dict[str, Any]:
     def describe(path: Path) -> dict[str, Any]:
         status = path.stat()
         return dict(path=str(path.resolve()), bytes=status.st_size, mtime_ns=status.st_mtime_ns)
 
-    return dict(stack=describe(stack), gt=describe(gt))
+    sources = dict(stack=describe(stack), gt=describe(gt))
+    if groups is not None:
+        if not groups.is_file():
+            raise DataError(f"{groups}: no such file (the groups sidecar)")
+        sources["groups"] = describe(groups)
+    return sources
 
 
 def prepare_release(
@@ -114,18 +120,29 @@ def prepare_release(
     seed: int = 2023,
     force: bool = False,
     progress: bool = True,
+    groups: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Convert a release stack and its ground truth into a prepared dataset folder at
-    ``out``; returns it. A folder already prepared from the same files and options is
-    left as it is (``force`` redoes it)."""
+    ``out``; returns it. Folds are stratified by each image's spacing (which tells the
+    release's centres apart), or by the ``centre`` that a ``groups`` sidecar gives each slice.
+    A folder already prepared from the same files and options is left as it is (``force``
+    redoes it)."""
     stack, gt, out = Path(stack), Path(gt), Path(out)
+    groups = Path(groups) if groups is not None else None
     n_slices, _, _ = check_stack(stack)
-    identity = dict(kind="cl-detection-2023", source=_sources(stack, gt), folds=folds, seed=seed)
+    identity = dict(
+        kind="cl-detection-2023", source=_sources(stack, gt, groups), folds=folds, seed=seed
+    )
     if is_prepared(out, identity, force):
         if progress:
             tqdm.write(f"{out}: already prepared from these files, nothing to do")
         return out
     records = check_gt(gt, n_slices, stack)
+    labels = (
+        meta_groups(groups, records)["centre"]
+        if groups is not None
+        else {record.z: spacing_group(record.spacing) for record in records}
+    )
     with DatasetWriter(out, LANDMARK_NAMES) as writer:
         for record in tqdm(records, desc=f"prepare {stack.name}", unit="img", disable=not progress):
             try:
@@ -145,7 +162,7 @@ def prepare_release(
                     width=width,
                     height=height,
                     spacing=record.spacing,
-                    group=image_group(width, height, record.spacing),
+                    group=labels[record.z],
                     points=record.points,
                 ),
             )

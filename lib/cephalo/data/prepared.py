@@ -53,11 +53,6 @@ class PreparedImage:
     points: np.ndarray  # (K, 2) pixel coordinates, x = column, y = row
 
 
-def image_group(width: int, height: int, spacing: float) -> str:
-    """The acquisition group of an image when no centre is known: its size and spacing."""
-    return f"{width}x{height}@{spacing:g}mm"
-
-
 def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The manifest of a complete prepared folder, or None when there is none."""
     path = Path(root) / MANIFEST

@@ -4,6 +4,10 @@ The training release is one MetaImage stack (``train_stack.mha``: uncompressed R
 image per slice, each zero-padded at the bottom and right to a common size) and one
 ground-truth JSON (``train-gt.json``: a flat ``points`` list of
 ``{"name": "1".."38", "point": [x, y, z], "scale": mm_per_pixel}`` with z the 1-based slice).
+The organisers' annotation README documents the same entries with an integer name and a
+numeric-string scale (``{"name": 1, "point": [835, 996, 1], "scale": "0.1"}``) and their
+readers convert with ``float(landmark["scale"])``: both forms are read (:func:`landmark_key`,
+:func:`parse_scale`), and the kit writes the challenge's (string names, numeric scales).
 The full stack is about 8 GB, so it is written slice by slice and read one slice at a time
 through SimpleITK's streaming reader; it never sits in memory whole.
 
@@ -18,6 +22,7 @@ validation module; this one only refuses JSON whose structure it cannot represen
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -168,6 +173,31 @@ def write_gt(path: str | os.PathLike[str], records: Iterable[ImageLandmarks]) ->
     return path
 
 
+def landmark_key(name: Any) -> str | None:
+    """A landmark ``name`` as the challenge spells it: ``"7"`` and ``7`` are both ``"7"``;
+    None for anything that is neither a string nor an integer."""
+    if isinstance(name, str):
+        return name
+    if isinstance(name, int) and not isinstance(name, bool):
+        return str(name)
+    return None
+
+
+def parse_scale(value: Any) -> float | None:
+    """A ``scale`` given as a number or a numeric string (``0.1`` or ``"0.1"``) as a float;
+    None when it is neither. Range checks (finite, positive) are the caller's."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def _parse_entry(i: int, entry: Any) -> tuple[int, int, float, float, float]:
     """(z, landmark index, x, y, spacing) of one ``points`` entry, or ValueError."""
     where = f"points[{i}]"
@@ -184,9 +214,12 @@ def _parse_entry(i: int, entry: Any) -> tuple[int, int, float, float, float]:
             f"{where}: need an object with 'name', 'point' and 'scale'"
             + (f"; missing {', '.join(map(repr, missing))}" if missing else "")
         )
-    name, point, scale = entry["name"], entry["point"], entry["scale"]
+    name, point = landmark_key(entry["name"]), entry["point"]
     if name not in _NAME_INDEX:
-        raise ValueError(f"{where}: name {name!r} is not one of '1'..'{NUM_LANDMARKS}'")
+        raise ValueError(
+            f"{where}: name {entry['name']!r} is not one of '1'..'{NUM_LANDMARKS}' "
+            f"(or 1..{NUM_LANDMARKS})"
+        )
     numbers = (int, float)
     if (
         not isinstance(point, list)
@@ -194,12 +227,15 @@ def _parse_entry(i: int, entry: Any) -> tuple[int, int, float, float, float]:
         or not all(isinstance(v, numbers) and not isinstance(v, bool) for v in point)
     ):
         raise ValueError(f"{where}: 'point' must be a list of three numbers [x, y, z]")
-    if not isinstance(scale, numbers) or isinstance(scale, bool):
-        raise ValueError(f"{where}: 'scale' must be a number")
+    scale = parse_scale(entry["scale"])
+    if scale is None:
+        raise ValueError(
+            f"{where}: 'scale' must be a number or a numeric string, got {entry['scale']!r}"
+        )
     x, y, z = point
-    if z != int(z):
+    if not math.isfinite(z) or z != int(z):
         raise ValueError(f"{where}: z={z} is not a slice index")
-    return int(z), _NAME_INDEX[name], float(x), float(y), float(scale)
+    return int(z), _NAME_INDEX[name], float(x), float(y), scale
 
 
 def read_gt(path: str | os.PathLike[str]) -> list[ImageLandmarks]:
@@ -230,7 +266,7 @@ def read_gt(path: str | os.PathLike[str]) -> list[ImageLandmarks]:
             spacing[z] = scale
         if seen[z][j]:
             raise ValueError(f"{path}: landmark {LANDMARK_NAMES[j]} appears twice for z={z}")
-        if scale != spacing[z]:
+        if scale != spacing[z] and not (math.isnan(scale) and math.isnan(spacing[z])):
             raise ValueError(f"{path}: z={z} has two spacings, {spacing[z]} and {scale}")
         points[z][j] = x, y
         seen[z][j] = True

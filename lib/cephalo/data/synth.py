@@ -31,10 +31,13 @@ centre  W x H (px)    spacing mm  gamma  gain  noise  look
 ======  ============  ==========  =====  ====  =====  =============================
 A       1935 x 2400   0.1         1.0    1.00  2.0    ISBI-like, clean, sharp
 B       2089 x 1937   0.125       0.75   0.90  4.5    wide field, bright, noisy, soft
-C       2880 x 2304   0.1         1.35   1.05  3.0    large detector, dark, contrasty
+C       2880 x 2304   0.096       1.35   1.05  3.0    large detector, dark, contrasty
 ======  ============  ==========  =====  ====  =====  =============================
 
-All fit the release's padded slice of 2400 x 2880 (H x W). Every pixel of an image is at
+As in the real release (Soredex 1935 x 2400 at 0.1 mm, Soredex 2880 x 2304 at 0.096 mm,
+Planmeca "average" 2089 x 1937 at about 0.125 mm), B's image size varies from image to
+image (each side by up to ``size_jitter``, 10 %), A's and C's do not. All fit the release's
+padded slice of 2400 x 2880 (H x W). Every pixel of an image is at
 least 1, so "crop to the last non-zero row and column" recovers its exact size.
 
 Where the centre is recorded: the GT JSON keeps the release's keys only (a strict validator
@@ -81,12 +84,13 @@ class Centre:
     noise: float  # grey levels at full scale
     blur_mm: float
     heel: float  # left-right exposure gradient (anode heel effect)
+    size_jitter: float = 0.0  # each side varies uniformly by up to this fraction per image
 
 
 CENTRES: tuple[Centre, ...] = (
     Centre("A", 1935, 2400, 0.1, (80.0, 100.0), 1.0, 1.0, 0.03, 1.0, 2.0, 0.10, 0.04),
-    Centre("B", 2089, 1937, 0.125, (128.0, 95.0), 0.75, 0.9, 0.07, 0.85, 4.5, 0.25, -0.06),
-    Centre("C", 2880, 2304, 0.1, (128.0, 86.0), 1.35, 1.05, 0.01, 1.2, 3.0, 0.15, 0.08),
+    Centre("B", 2089, 1937, 0.125, (128.0, 95.0), 0.75, 0.9, 0.07, 0.85, 4.5, 0.25, -0.06, 0.1),
+    Centre("C", 2880, 2304, 0.096, (128.0, 86.0), 1.35, 1.05, 0.01, 1.2, 3.0, 0.15, 0.08),
 )
 
 # The 38 landmarks in release order: (control point, name, definition). 1-19 follow the ISBI
@@ -671,17 +675,35 @@ def padded_size(scale: float = 1.0) -> tuple[int, int]:
     return round(PADDED_HW[0] * scale), round(PADDED_HW[1] * scale)
 
 
+def image_size(
+    centre: Centre, scale: float, draw: np.random.Generator | None = None
+) -> tuple[int, int]:
+    """(H, W) of one image of ``centre`` at ``scale``: the centre's size, varied by up to
+    ``size_jitter`` per side with ``draw``, and never larger than the padded slice."""
+    factors = (
+        1 + centre.size_jitter * draw.uniform(-1, 1, 2)
+        if draw is not None and centre.size_jitter
+        else np.ones(2)
+    )
+    return (
+        min(round(centre.height * factors[0] * scale), padded_size(scale)[0]),
+        min(round(centre.width * factors[1] * scale), padded_size(scale)[1]),
+    )
+
+
 def generate_image(seed: int, split: int, index: int, scale: float = 1.0) -> SynthImage:
     """Image ``index`` of ``split`` (0 train, 1 test) for ``seed``, unpadded, in memory."""
     if not 0 < scale <= 1:
         raise ValueError(f"scale must be in (0, 1], got {scale}")
-    geo, pix = (
+    # A third stream for the size: drawing it leaves the first two (and so every image of a
+    # centre of fixed size) as they were.
+    geo, pix, size_draw = (
         np.random.default_rng(s)
-        for s in np.random.SeedSequence(seed, spawn_key=(split, index)).spawn(2)
+        for s in np.random.SeedSequence(seed, spawn_key=(split, index)).spawn(3)
     )
     centre = CENTRES[int(geo.integers(len(CENTRES)))]
     spacing = centre.spacing / scale
-    height, width = round(centre.height * scale), round(centre.width * scale)
+    height, width = image_size(centre, scale, size_draw)
     p = _deform(geo)
     # Pose: size, a few degrees of head tilt, position in the cephalostat.
     size = 1.0 + 0.04 * float(np.clip(geo.standard_normal(), -2.5, 2.5))

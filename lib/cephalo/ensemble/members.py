@@ -84,12 +84,12 @@ class Predictor:
     def __init__(self, run_dir: Path) -> None:
         from cephalo.data.prepared import read_manifest
         from cephalo.models.config import DataSpec, build_config, pipelines
-        from cephalo.models.params import parse_params
+        from cephalo.models.params import trained_params
         from cephalo.predict import load_model
         from cephalo.train import best_checkpoint
 
         state = json.loads((run_dir / "run.json").read_text())
-        self.params = parse_params(json.loads((run_dir / "params.json").read_text()))
+        self.params = trained_params(json.loads((run_dir / "params.json").read_text()))
         dataset = Path(state["parameters"]["dataset_dir"])
         names = tuple(read_manifest(dataset)["landmarks"])
         data = DataSpec(

@@ -14,7 +14,7 @@ import pandas as pd
 
 from cephalo.data.prepared import load_images
 from cephalo.ensemble.build import OOF_FILE, scores_table
-from cephalo.landmarks import LANDMARK_NAMES
+from cephalo.landmarks import LANDMARK_NAMES, landmark_labels
 from cephalo.metrics import MRE, radial_errors
 from cephalo.submission import MANIFEST
 
@@ -57,13 +57,18 @@ class EnsembleResult:
 
 def landmark_errors(errors: dict[str, np.ndarray]) -> plt.Figure:
     """Mean radial error per landmark, with its standard error, for each entry."""
-    figure, axis = plt.subplots(figsize=(12, 3.5))
+    figure, axis = plt.subplots(figsize=(12, 4.5))
     width = 0.8 / len(errors)
     for i, (name, values) in enumerate(errors.items()):
         positions = np.arange(values.shape[1]) + i * width
         sem = values.std(axis=0, ddof=1) / np.sqrt(len(values))
         axis.bar(positions, values.mean(axis=0), width, yerr=sem, capsize=2, label=name)
-    axis.set_xticks(np.arange(values.shape[1]) + 0.4 - width / 2, LANDMARK_NAMES[: values.shape[1]])
+    axis.set_xticks(
+        np.arange(values.shape[1]) + 0.4 - width / 2,
+        landmark_labels(LANDMARK_NAMES[: values.shape[1]]),
+        rotation=90,
+        fontsize=7,
+    )
     axis.set(xlabel="landmark", ylabel="MRE (mm)", title="out-of-fold error per landmark")
     axis.legend()
     figure.tight_layout()

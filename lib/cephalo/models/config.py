@@ -9,6 +9,7 @@ baseline trained at 1.0 and validated at 1.25; the kit does not).
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,7 +132,7 @@ def backbone(params: TrainParams) -> dict[str, Any]:
 
     def stage(n_branches: int, block: str = "BASIC") -> dict[str, Any]:
         return dict(
-            num_modules=1,
+            num_modules=variant.num_modules[n_branches - 1],
             num_branches=n_branches,
             block=block,
             num_blocks=(blocks,) * n_branches,
@@ -140,7 +141,7 @@ def backbone(params: TrainParams) -> dict[str, Any]:
 
     extra = dict(
         stage1=dict(
-            num_modules=1,
+            num_modules=variant.num_modules[0],
             num_branches=1,
             block="BOTTLENECK",
             num_blocks=(blocks,),
@@ -192,7 +193,9 @@ def head(params: TrainParams, n_landmarks: int) -> dict[str, Any]:
 
 
 def model(params: TrainParams, n_landmarks: int) -> dict[str, Any]:
-    config = dict(
+    """The pose estimator. A ``pretrained`` file is mapped onto the backbone when the run
+    starts, since that needs the file (:func:`cephalo.models.pretrained.with_pretrained`)."""
+    return dict(
         type="TopdownPoseEstimator",
         data_preprocessor=dict(
             type="PoseDataPreprocessor", mean=IMAGENET_MEAN, std=IMAGENET_STD, bgr_to_rgb=True
@@ -201,9 +204,6 @@ def model(params: TrainParams, n_landmarks: int) -> dict[str, Any]:
         head=head(params, n_landmarks),
         test_cfg=test_cfg(params),
     )
-    if params.pretrained:
-        config["init_cfg"] = dict(type="Pretrained", checkpoint=params.pretrained)
-    return config
 
 
 def augmentations(params: TrainParams) -> list[dict[str, Any]]:
@@ -350,7 +350,8 @@ def build_config(params: TrainParams, data: DataSpec, work_dir: Path) -> dict[st
     default_hooks, custom_hooks = hooks(params, validating)
     config: dict[str, Any] = dict(
         default_scope="mmpose",
-        custom_imports=dict(imports=["cephalo.mm_metric"], allow_failed_imports=False),
+        # The metric and the weights-only loader, so MMPose's own tools run this config too.
+        custom_imports=dict(imports=["cephalo.mmpose_plugins"], allow_failed_imports=False),
         work_dir=str(work_dir),
         model=model(params, len(data.landmark_names)),
         train_dataloader=loader(data.train_ann, train_pipeline, train=True),
@@ -376,9 +377,15 @@ def build_config(params: TrainParams, data: DataSpec, work_dir: Path) -> dict[st
         resume=False,
     )
     if validating:
+        # MMPose's configs test on the validation set; so does tools/test.py on this one.
+        held_out = loader(data.val_ann, val_pipeline, train=False)
+        evaluator = dict(type="CephalometricMetric", ann_file=str(data.val_ann))
         config.update(
-            val_dataloader=loader(data.val_ann, val_pipeline, train=False),
+            val_dataloader=held_out,
             val_cfg=dict(),
-            val_evaluator=dict(type="CephalometricMetric", ann_file=str(data.val_ann)),
+            val_evaluator=evaluator,
+            test_dataloader=copy.deepcopy(held_out),
+            test_cfg=dict(),
+            test_evaluator=dict(evaluator),
         )
     return config

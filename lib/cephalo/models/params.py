@@ -81,7 +81,12 @@ class TrainParams(BaseModel):
     processes with gloo. ``batch_size`` is per process."""
     num_workers: int = Field(default=2, ge=0)
     pretrained: str | None = None
-    """A local checkpoint to initialise from (nothing is downloaded)."""
+    """A local checkpoint to start the backbone from (nothing is downloaded): an ImageNet
+    backbone as OpenMMLab publishes it, or a whole MMPose pose checkpoint (its head is not
+    used). See :mod:`cephalo.models.pretrained`."""
+    pretrained_prefix: str | None = None
+    """The prefix of the backbone's keys in ``pretrained`` (``""``: none, ``"backbone."``);
+    None: found by matching the file's tensors to the backbone's."""
     save_raw: bool = False
     """Also save SimCC vectors / heatmaps with the predictions (distribution-level fusion)."""
 
@@ -118,6 +123,8 @@ class TrainParams(BaseModel):
             for name in names:
                 if self.family != family and getattr(self, name) is not None:
                     raise ValueError(f"{name} applies to {family} models only, not {self.model}")
+        if self.pretrained_prefix is not None and self.pretrained is None:
+            raise ValueError("pretrained_prefix needs a pretrained file")
         return self
 
 
@@ -129,3 +136,10 @@ def parse_params(values: dict[str, Any]) -> TrainParams:
     except ValidationError as error:
         problems = validation_problems(error, TrainParams)
         raise ValueError("invalid training parameters:\n  " + "\n  ".join(problems)) from None
+
+
+def trained_params(values: dict[str, Any]) -> TrainParams:
+    """The parameters of a trained run, to rebuild its model for prediction: its checkpoint
+    holds every weight, so the ``pretrained`` file it started from is not needed (and may be
+    gone)."""
+    return parse_params({**values, "pretrained": None, "pretrained_prefix": None})

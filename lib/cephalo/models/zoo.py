@@ -1,9 +1,15 @@
 """Model variants by name: what differs between ``rtmpose-t`` and ``rtmpose-l``, or between
 ``hrnet-w18`` and ``hrnet-w48``, and nothing else.
 
-Architectures follow MMPose's published configs (RTMPose: CSPNeXt P5 backbone + RTMCCHead with
-a gated attention unit; HRNet: four-stage HRNet + HeatmapHead). The ``*-tiny`` variants are
-the same architectures shrunk until they train in seconds on a CPU, for tests and the demo.
+Every name without ``tiny`` is the network MMPose publishes under that name, tensor for
+tensor, so that OpenMMLab's published weights map onto it (``tests/test_published_models.py``
+builds both from the configs shipped in the mmpose package): ``rtmpose-t/s/m/l`` are the
+CSPNeXt P5 backbones + RTMCCHead (gated attention unit) of
+``rtmpose-{t,s,m,l}_8xb256-420e_coco-256x192``; ``hrnet-w32/w48`` the HRNet of
+``td-hm_hrnet-w{32,48}_8xb32-210e_coco-256x192`` (4 blocks per branch, 1/1/4/3 modules per
+stage), ``hrnet-w18`` the same at width 18 (HRNetV2-W18's stages; the head reads the
+highest-resolution branch, as the COCO HRNet configs do). The ``*-tiny`` variants are the same
+architectures shrunk until they train in seconds on a CPU, for tests and the demo.
 Everything that depends on the input size, codec or landmark count is derived in
 :mod:`cephalo.models.config`, not here.
 """
@@ -36,11 +42,14 @@ class RTMPoseVariant:
 
 @dataclass(frozen=True)
 class HRNetVariant:
-    """Branch widths (the first is the ``w`` in ``hrnet-w32``) and blocks per branch."""
+    """Branch widths (the first is the ``w`` in ``hrnet-w32``), blocks per branch and
+    modules per stage."""
 
     width: int
     num_blocks: int = 4
     stem_channels: int = 64
+    num_modules: tuple[int, int, int, int] = (1, 1, 4, 3)
+    """HRNet modules in stages 1-4 (MMPose's and the HRNet paper's 1/1/4/3)."""
     family: Family = "hrnet"
 
     @property
@@ -65,7 +74,7 @@ VARIANTS: dict[str, Variant] = {
     "hrnet-w18": HRNetVariant(width=18),
     "hrnet-w32": HRNetVariant(width=32),
     "hrnet-w48": HRNetVariant(width=48),
-    "hrnet-tiny": HRNetVariant(width=16, num_blocks=1, stem_channels=32),
+    "hrnet-tiny": HRNetVariant(width=16, num_blocks=1, stem_channels=32, num_modules=(1, 1, 1, 1)),
 }
 
 

@@ -1,0 +1,16 @@
+"""The kit's additions to MMPose, imported by every run's ``config.py`` (its
+``custom_imports``): the challenge metric, and the weights-only checkpoint loader.
+
+Importing this module is all MMPose's own tools need to run a run's dumped config:
+``tools/train.py config.py --resume``, ``tools/test.py config.py best_*.pth`` and
+``mmpose.apis.init_model(config.py, best_*.pth)`` each load the config with
+``Config.fromfile``, which imports ``custom_imports``; without the loader, torch >= 2.6 refuses
+the kit's (and MMEngine's) checkpoints (see :mod:`cephalo.checkpoints`).
+"""
+
+from __future__ import annotations
+
+import cephalo.mm_metric  # noqa: F401  (registers CephalometricMetric)
+from cephalo.checkpoints import use_safe_checkpoint_loader
+
+use_safe_checkpoint_loader()
