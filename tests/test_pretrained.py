@@ -23,11 +23,13 @@ TINY = dict(input_size=(64, 64), epochs=1, batch_size=4, num_workers=0, device="
 
 def kit_model(model: str, n_landmarks: int = 38) -> torch.nn.Module:
     """A freshly initialised pose estimator of the kit's ``model`` (random weights)."""
+    from mmengine.registry import DefaultScope
     from mmpose.registry import MODELS
     from mmpose.utils import register_all_modules
 
     register_all_modules(init_default_scope=False)
-    estimator = MODELS.build(cfg.model(TrainParams(model=model, **TINY), n_landmarks))
+    with DefaultScope.overwrite_default_scope("mmpose"):
+        estimator = MODELS.build(cfg.model(TrainParams(model=model, **TINY), n_landmarks))
     estimator.init_weights()
     return estimator
 

@@ -57,7 +57,8 @@ class Match:
     """Backbone keys the file has no tensor of that name and shape for."""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """A JSON-ready form (as ``metrics.json`` records it)."""
+        return dict(asdict(self), unloaded=list(self.unloaded))
 
     def describe(self) -> str:
         shown = f", prefix {self.prefix!r}" if self.prefix else ", unprefixed"
