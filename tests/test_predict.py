@@ -14,10 +14,13 @@ from cephalo.predictions import load_predictions
 
 
 def random_model(params: TrainParams):
+    """An untrained model whose weights do not depend on what ran before in this process."""
+    import torch
     from mmengine.config import Config
     from mmpose.apis import init_model
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
 
+    torch.manual_seed(0)
     model = init_model(Config(dict(model=cfg.model(params, 38))), checkpoint=None, device="cpu")
     model.dataset_meta = parse_pose_metainfo(mmpose_metainfo())
     return model
