@@ -82,6 +82,34 @@ def test_train_and_validation_crop_alike():
     assert rotate["rotate_factor"] == 80.0 and rotate["scale_factor"] == (0.5, 1.5)
 
 
+def test_geometric_transforms_before_the_affine_photometric_after():
+    """MMPose's order: the crop is chosen and warped first; pixel transforms then run on the
+    input-size crop, not on the full-size image."""
+    train, _ = cfg.pipelines(TrainParams(augmentation=0.5, flip=True))
+    assert [t["type"] for t in train] == [
+        "LoadImage",
+        "GetBBoxCenterScale",
+        "RandomFlip",
+        "RandomBBoxTransform",
+        "TopdownAffine",
+        "PhotometricDistortion",
+        "GenerateTarget",
+        "PackPoseInputs",
+    ]
+
+
+def test_loader_workers_follow_the_device(monkeypatch):
+    cpu = cfg.loader_settings(TrainParams())
+    assert cpu == dict(num_workers=0, persistent_workers=False)
+    assert cfg.loader_settings(TrainParams(num_workers=3))["num_workers"] == 3
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(cfg.os, "cpu_count", lambda: 16)
+    gpu = cfg.loader_settings(TrainParams())
+    assert gpu == dict(num_workers=8, persistent_workers=True, pin_memory=True, prefetch_factor=4)
+    assert cfg.loader_settings(TrainParams(processes=4))["num_workers"] == 3  # 16 cores / 4
+    assert cfg.loader_settings(TrainParams(device="cpu"))["num_workers"] == 0
+
+
 def test_flip_switches():
     plain = TrainParams(flip=False, augmentation=0.0, flip_test=False)
     train, _ = cfg.pipelines(plain)

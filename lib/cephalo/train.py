@@ -4,7 +4,8 @@ A run folder holds::
 
     params.json            the validated parameters, defaults filled in
     config.py              the complete MMEngine config (reproduces the run on its own)
-    data/train.json        the fold's training images (COCO subset of the prepared dataset)
+    data/train.json        the fold's training images (COCO subset of the prepared dataset,
+                           or of its training cache: cephalo.data.cache)
     data/val.json          its held-out images (absent for a full fit)
     train/                 MMEngine's work dir: logs, scalars, the best checkpoint
     predictions/oof.npz    held-out predictions (cephalo.predictions format)
@@ -34,10 +35,11 @@ import cv2
 import numpy as np
 
 from cephalo.baselines import mean_shape
+from cephalo.data.cache import training_cache
 from cephalo.data.prepared import PreparedImage, load_folds, load_images, read_manifest
 from cephalo.files import atomic_open
 from cephalo.metrics import per_landmark, radial_errors, summarize
-from cephalo.models.config import DataSpec, build_config, pipelines, uses_gpu
+from cephalo.models.config import DataSpec, build_config, cache_long_side, pipelines, uses_gpu
 from cephalo.models.params import TrainParams, parse_params
 from cephalo.models.pretrained import with_pretrained
 from cephalo.predictions import Predictions
@@ -134,12 +136,16 @@ def run_fold(
     dataset_dir, run_dir = Path(dataset_dir), Path(run_dir)
     names = tuple(read_manifest(dataset_dir)["landmarks"])
     train_ids, val_ids = fold_split(dataset_dir, fold)
+    # What training reads: the reduced images, or the prepared ones at full size.
+    source = (
+        training_cache(dataset_dir, cache_long_side(params))
+        if params.training_cache
+        else dataset_dir
+    )
     data = DataSpec(
-        image_dir=dataset_dir / "images",
-        train_ann=write_subset(dataset_dir, train_ids, run_dir / "data" / "train.json"),
-        val_ann=write_subset(dataset_dir, val_ids, run_dir / "data" / "val.json")
-        if val_ids
-        else None,
+        image_dir=source / "images",
+        train_ann=write_subset(source, train_ids, run_dir / "data" / "train.json"),
+        val_ann=write_subset(source, val_ids, run_dir / "data" / "val.json") if val_ids else None,
         landmark_names=names,
     )
     config = build_config(params, data, work_dir=run_dir / "train")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,12 @@ def codec(params: TrainParams) -> dict[str, Any]:
         sigma=sigma_heatmap,
         unbiased=True,
     )
+
+
+def cache_long_side(params: TrainParams) -> int:
+    """The long side of the training cache's images: twice the input's, so that the affine
+    still downsamples (rotation and scale augmentation lose no detail the input can show)."""
+    return 2 * max(params.input_size)
 
 
 def uses_udp(params: TrainParams) -> bool:
@@ -206,14 +213,15 @@ def model(params: TrainParams, n_landmarks: int) -> dict[str, Any]:
     )
 
 
-def augmentations(params: TrainParams) -> list[dict[str, Any]]:
-    """Training-only transforms, scaled by ``params.augmentation`` (1 = the winner's)."""
+def geometric_augmentations(params: TrainParams) -> list[dict[str, Any]]:
+    """Training-only transforms of the crop (flip, shift, scale, rotation), before the affine
+    that applies them; scaled by ``params.augmentation`` (1 = the winner's)."""
     transforms: list[dict[str, Any]] = []
     if params.flip:
         transforms.append(dict(type="RandomFlip", direction="horizontal"))
     strength = params.augmentation
     if strength > 0:
-        transforms += [
+        transforms.append(
             dict(
                 type="RandomBBoxTransform",
                 shift_factor=0.16 * strength,
@@ -222,18 +230,28 @@ def augmentations(params: TrainParams) -> list[dict[str, Any]]:
                 scale_prob=1.0,
                 rotate_factor=80.0 * strength,
                 rotate_prob=0.6,
-            ),
-            # Exposure and contrast differ between centres. X-rays have no colour to jitter:
-            # saturation stays, and a hue shift leaves grey pixels grey (0 is not accepted).
-            dict(
-                type="PhotometricDistortion",
-                brightness_delta=int(32 * strength),
-                contrast_range=(1 - 0.5 * strength, 1 + 0.5 * strength),
-                saturation_range=(1.0, 1.0),
-                hue_delta=1,
-            ),
-        ]
+            )
+        )
     return transforms
+
+
+def photometric_augmentations(params: TrainParams) -> list[dict[str, Any]]:
+    """Training-only transforms of the pixels, after the affine (MMPose's order): they run on
+    the input-size crop, not on the full-size image."""
+    strength = params.augmentation
+    if strength == 0:
+        return []
+    # Exposure and contrast differ between centres. X-rays have no colour to jitter:
+    # saturation stays, and a hue shift leaves grey pixels grey (0 is not accepted).
+    return [
+        dict(
+            type="PhotometricDistortion",
+            brightness_delta=int(32 * strength),
+            contrast_range=(1 - 0.5 * strength, 1 + 0.5 * strength),
+            saturation_range=(1.0, 1.0),
+            hue_delta=1,
+        )
+    ]
 
 
 def pipelines(params: TrainParams) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -243,8 +261,9 @@ def pipelines(params: TrainParams) -> tuple[list[dict[str, Any]], list[dict[str,
     affine = dict(type="TopdownAffine", input_size=params.input_size, use_udp=uses_udp(params))
     train = [
         *load,
-        *augmentations(params),
+        *geometric_augmentations(params),
         affine,
+        *photometric_augmentations(params),
         dict(type="GenerateTarget", encoder=codec(params)),
         dict(type="PackPoseInputs"),
     ]
@@ -304,6 +323,29 @@ def hooks(params: TrainParams, validating: bool) -> tuple[dict[str, Any], list[d
     return default, custom
 
 
+def num_workers(params: TrainParams) -> int:
+    """Data-loading processes per training process: as asked; else, on a GPU, the machine's
+    cores shared between the training processes (at most 8 each: decoding and augmenting at
+    the real image size is what keeps a GPU waiting), and none on a CPU, whose cores train."""
+    if params.num_workers is not None:
+        return params.num_workers
+    if not uses_gpu(params):
+        return 0
+    return max(1, min(8, (os.cpu_count() or 1) // params.processes - 1))
+
+
+def loader_settings(params: TrainParams) -> dict[str, Any]:
+    """A data loader's worker settings: workers kept alive between epochs, pinned memory and
+    a deeper prefetch on a GPU."""
+    workers = num_workers(params)
+    settings: dict[str, Any] = dict(num_workers=workers, persistent_workers=workers > 0)
+    if uses_gpu(params):
+        settings["pin_memory"] = True
+    if workers > 0:
+        settings["prefetch_factor"] = 4 if uses_gpu(params) else 2
+    return settings
+
+
 def uses_gpu(params: TrainParams) -> bool:
     """Whether the run trains and predicts on a GPU: when there is one, unless told not to."""
     import torch
@@ -339,8 +381,7 @@ def build_config(params: TrainParams, data: DataSpec, work_dir: Path) -> dict[st
     def loader(ann_file: Path, pipeline: list[dict[str, Any]], train: bool) -> dict:
         return dict(
             batch_size=params.batch_size,
-            num_workers=params.num_workers,
-            persistent_workers=params.num_workers > 0,
+            **loader_settings(params),
             drop_last=False,
             sampler=dict(type="DefaultSampler", shuffle=train),
             dataset=dataset(ann_file, pipeline, test_mode=not train),

@@ -79,7 +79,9 @@ class TrainParams(BaseModel):
     processes: int = Field(default=1, ge=1)
     """Data-parallel training processes (MMEngine's PyTorch launcher): one per GPU, or CPU
     processes with gloo. ``batch_size`` is per process."""
-    num_workers: int = Field(default=2, ge=0)
+    num_workers: int | None = Field(default=None, ge=0)
+    """Data-loading processes per training process; None: chosen by device (none on a CPU,
+    up to 8 per GPU; :func:`cephalo.models.config.num_workers`)."""
     pretrained: str | None = None
     """A local checkpoint to start the backbone from (nothing is downloaded): an ImageNet
     backbone as OpenMMLab publishes it, or a whole MMPose pose checkpoint (its head is not
@@ -87,6 +89,11 @@ class TrainParams(BaseModel):
     pretrained_prefix: str | None = None
     """The prefix of the backbone's keys in ``pretrained`` (``""``: none, ``"backbone."``);
     None: found by matching the file's tensors to the backbone's."""
+    training_cache: bool = True
+    """Train (and validate while training) on the images reduced to what the input needs
+    (:func:`cephalo.models.config.cache_long_side`; :mod:`cephalo.data.cache`) instead of
+    decoding the full-size PNGs every epoch. Out-of-fold and test predictions always use the
+    full-size images."""
     save_raw: bool = False
     """Also save SimCC vectors / heatmaps with the predictions (distribution-level fusion)."""
 
