@@ -7,7 +7,7 @@ another needs them all, run the same way, with the commit they ran on.
 What: each benchmark runs as its own ``python benchmarks/<name>.py`` process, in turn (a
 fresh process per benchmark: ``prepare_memory`` reads its child's peak RSS, and no benchmark
 warms another's imports or caches), with its output shown as it runs; ``fusion_throughput``
-with ``OMP_NUM_THREADS=1`` (its one-core figure). Each writes
+and ``training_pipeline`` with ``OMP_NUM_THREADS=1`` (their one-core figures). Each writes
 ``benchmarks/results/<name>.json`` holding ``checks`` (name, value, unit, target, ok); a
 benchmark that fails, or leaves no result newer than its start, counts as a failed check.
 The summary is printed and written to ``benchmarks/results/summary.json`` with the commit
@@ -39,6 +39,7 @@ ROOT = HERE.parent
 BENCHMARKS: dict[str, dict[str, str]] = {
     "prepare_memory": {},
     "training_throughput": {},
+    "training_pipeline": {"OMP_NUM_THREADS": "1"},
     "inference_throughput": {},
     "fusion_throughput": {"OMP_NUM_THREADS": "1"},
     "tuner_overhead": {},
