@@ -30,6 +30,7 @@ run_dir = None  # where the run writes; None: experiments/scratch/train
 test_stack = None  # a release stack (.mha) to predict as well
 test_gt = None  # its ground truth, if any (gives the test images their spacing)
 trial = None  # set by `cephalo tune`: the Optuna trial each validation reports to (pruning)
+show_plots = None  # None: unless a tuning trial runs the notebook (trials are scored, not read)
 params = {
     "model": "rtmpose-tiny",
     "input_size": [128, 128],
@@ -42,9 +43,6 @@ params = {
 # %%
 from pathlib import Path
 
-from IPython.display import display
-
-from cephalo import plots
 from cephalo.data.default import synthetic_dataset
 from cephalo.models.params import parse_params
 from cephalo.paths import EXPERIMENTS
@@ -52,6 +50,7 @@ from cephalo.predict import stack_images
 from cephalo.train import run_fold
 
 train_params = parse_params(params)
+plotting = trial is None if show_plots is None else show_plots
 dataset = Path(dataset_dir) if dataset_dir else synthetic_dataset(progress=False)
 run = Path(run_dir) if run_dir else EXPERIMENTS / "scratch" / "train"
 test = stack_images(test_stack, test_gt) if test_stack else None  # read slice by slice
@@ -64,12 +63,17 @@ metrics = run_fold(train_params, dataset, fold, run, test_images=test, trial=tri
 # ## How the run went
 
 # %%
-curves = plots.training_curves(run)
+if plotting:
+    from cephalo import plots
+
+    curves = plots.training_curves(run)
 
 # %% [markdown]
 # ## Held-out fold against the mean-shape baseline
 
 # %%
-if fold is not None:
+if plotting and fold is not None:
+    from IPython.display import display
+
     display(plots.metrics_table(metrics))
     errors = plots.per_landmark_errors(metrics)

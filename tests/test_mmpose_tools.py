@@ -39,6 +39,7 @@ with open(out, "w") as f:
 
 
 def test_mmpose_tools_run_a_runs_config(dataset, tmp_path):
+    from cephalo.checkpoints import load_checkpoint_file
     from cephalo.data.prepared import load_images
     from cephalo.train import best_checkpoint, run_fold
 
@@ -70,10 +71,17 @@ def test_mmpose_tools_run_a_runs_config(dataset, tmp_path):
         cwd=tmp_path,
     )
     child = json.loads(out.read_text())
-    assert child["metrics"]["MRE"] == pytest.approx(metrics["MRE"], abs=1e-3)
+    # tools/test.py scores the held-out fold as the run's own validation did (on the images
+    # training read: the training cache), for the checkpoint that validation chose
+    saved = load_checkpoint_file(best_checkpoint(run / "train"))
+    assert child["metrics"]["MRE"] == pytest.approx(
+        saved["message_hub"]["runtime_info"]["best_score"], abs=1e-3
+    )
+    assert child["metrics"]["MRE"] == pytest.approx(metrics["MRE"], rel=0.05)  # at full size
     # Batched (the kit) and single-image (MMPose) inference round differently, and DARK's
-    # refinement of a barely trained model's flat heatmaps magnifies that: 1/20 px.
-    np.testing.assert_allclose(child["keypoints"], oof.coords[0], atol=0.05)
+    # refinement of a barely trained model's flat heatmaps magnifies that: 1/20 px, or 0.1 %
+    # for the points such a model puts far outside the image.
+    np.testing.assert_allclose(child["keypoints"], oof.coords[0], rtol=1e-3, atol=0.05)
 
 
 def test_the_config_imports_register_the_safe_loader():

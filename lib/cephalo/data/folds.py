@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
 
 RARE_GROUP = "other"
 
@@ -32,6 +31,8 @@ def stratified_folds(groups: Sequence[str], n_folds: int, seed: int) -> np.ndarr
         # Still too small: join the pooled images to the largest group instead.
         largest = max((g for g in labels if g != RARE_GROUP), key=labels.count, default=None)
         labels = [largest if g == RARE_GROUP and largest else g for g in labels]
+    from sklearn.model_selection import StratifiedKFold  # a second to import; rarely needed
+
     folds = np.empty(len(groups), dtype=int)
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
