@@ -33,6 +33,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -150,8 +151,6 @@ def training_cache(dataset_dir: str | os.PathLike[str], long_side: int) -> Path:
         (partial / ANNOTATIONS).write_text(json.dumps(coco))
         (partial / MANIFEST).write_text(json.dumps(identity, indent=1) + "\n")
         if folder.exists():  # a cache of another dataset under this name
-            import shutil
-
             shutil.rmtree(folder)
         os.replace(partial, folder)
     return folder
