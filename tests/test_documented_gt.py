@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from cephalo.cli import main
 from cephalo.data.prepare import prepare_release
 from cephalo.data.prepared import MANIFEST
 from cephalo.data.release import read_gt
@@ -57,12 +59,14 @@ def test_read_gt_gives_the_same_records(releases):
 
 
 def test_prepare_gives_a_byte_identical_dataset(releases, tmp_path):
-    outs = [
-        prepare_release(
-            root / "train_stack.mha", root / "train-gt.json", tmp_path / root.name, progress=False
-        )
-        for root in releases
-    ]
+    outs = []
+    for root in releases:
+        out = tmp_path / root.name
+        args = ["data", "prepare", "--stack", str(root / "train_stack.mha")]
+        args += ["--gt", str(root / "train-gt.json"), "--out", str(out)]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        outs.append(out)
     files = [sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()) for out in outs]
     assert files[0] == files[1]
     for name in files[0]:
@@ -82,6 +86,11 @@ def test_evaluate_gives_identical_scores(releases, tmp_path):
     a, b = (evaluate_files(predictions, gt) for gt in (ours, theirs))
     assert a.summary == b.summary
     np.testing.assert_array_equal(a.errors, b.errors)
+    printed = [
+        CliRunner().invoke(main, ["evaluate", "--pred", str(predictions), "--gt", str(gt)])
+        for gt in (ours, theirs)
+    ]
+    assert printed[0].exit_code == 0 and printed[0].output == printed[1].output
     # A prediction file with integer names reads the same as one with the challenge's strings.
     data = json.loads(predictions.read_text())
     for entry in data["points"]:
