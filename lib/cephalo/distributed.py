@@ -31,7 +31,13 @@ def train(config_path: str) -> None:
         config.model_wrapper_cfg = dict(
             type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False
         )
-    Runner.from_cfg(config).train()
+    try:
+        Runner.from_cfg(config).train()
+    finally:
+        # Leave the group before exiting: a gloo group torn down by the interpreter's exit
+        # can abort a rank ("terminate called without an active exception").
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
