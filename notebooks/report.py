@@ -27,6 +27,7 @@ tuning_spec = "experiments/demo-tune.yaml"  # the tuning file (its default stora
 submission = "submissions/demo"  # the folder `cephalo ensemble` wrote
 
 # %%
+# %matplotlib inline
 from cephalo import explore, plots
 from cephalo.ensemble import report
 from cephalo.experiments import leaderboard
@@ -85,6 +86,21 @@ figure = report.sdr_curves(errors)
 
 # %%
 figure = report.landmark_errors(errors)
+
+# %% [markdown]
+# ## The fusion's weights, member by landmark
+
+# %%
+if result.manifest["weights"] is None:
+    print(f"the fusion '{result.manifest['fusion']}' has no weights")
+else:
+    figure = report.fusion_weights(result)
+
+# %% [markdown]
+# ## Where each landmark's error goes
+
+# %%
+figure = report.error_map(result)
 
 # %% [markdown]
 # ## The images the ensemble misses most (ground truth green, fusion red)

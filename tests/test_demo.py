@@ -105,3 +105,22 @@ def test_the_report_renders_in_a_browser(fast_demo, tmp_path):
     assert image.shape == (3000, 1280)
     bands = image.reshape(10, -1)  # ten horizontal bands of the page
     assert (bands.std(axis=1) > 5).sum() >= 8, "most of the page is blank"
+
+
+def test_the_report_shows_figures_and_text_not_code(fast_demo):
+    """The page as Chromium renders it: every figure an image (none left as its text repr),
+    no code cell's input, and the fusion's weights and the per-landmark error map there."""
+    _, submission, _ = fast_demo
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("no chromium (apt-get install chromium; .ci/run does)")
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+         (submission / "report.html").as_uri()],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert "<Figure size" not in dom and "&lt;Figure size" not in dom
+    assert "jp-InputArea" not in dom and "from cephalo" not in dom
+    assert dom.count("data:image/png;base64") >= 10
+    assert "The fusion's weights, member by landmark" in dom
+    assert "Where each landmark's error goes" in dom

@@ -407,3 +407,86 @@ def test_each_worker_gets_its_share_of_threads_and_its_own_gpu(monkeypatch):
     assert "OMP_NUM_THREADS" not in worker_environment(1)  # one worker: every core
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert worker_environment(2)["OMP_NUM_THREADS"] == "1"  # the user's setting stands
+
+
+# --- resuming an interrupted run -----------------------------------------------------------
+
+
+def _attempt(run, status: str, checkpoint_epoch: int | None) -> None:
+    """An earlier attempt of ``run`` left in its folder, with a checkpoint if asked."""
+    from cephalo.experiments.worker import write_state
+
+    work_dir = run.run_dir / "train"
+    work_dir.mkdir(parents=True)
+    if checkpoint_epoch is not None:
+        checkpoint = work_dir / f"epoch_{checkpoint_epoch}.pth"
+        checkpoint.write_bytes(b"weights")
+        (work_dir / "last_checkpoint").write_text(f"/elsewhere/train/{checkpoint.name}")
+    write_state(run.run_dir, dict(digest=run.digest, status=status, attempt=1))
+
+
+@pytest.mark.parametrize(
+    "checkpoint_epoch, edit, restart, resumed",
+    [
+        (3, None, False, True),
+        (None, None, False, False),  # nothing to resume from
+        (3, {"epochs": 9}, False, False),  # the settings changed
+        (3, None, True, False),  # --restart
+    ],
+)
+def test_an_unfinished_run_keeps_its_checkpoint_only_with_the_same_settings(
+    dataset, tmp_path, checkpoint_epoch, edit, restart, resumed
+):
+    from cephalo.experiments.worker import prepare_run, read_state
+
+    spec = write_spec(tmp_path, "tiny", dataset=str(dataset), params=TINY, folds=[0])
+    (run,) = load_experiment(spec).runs
+    _attempt(run, "failed", checkpoint_epoch)
+    if edit:
+        spec.write_text(yaml.safe_dump(dict(yaml.safe_load(spec.read_text()), params=TINY | edit)))
+        (run,) = load_experiment(spec).runs
+    prepare_run(run, tmp_path / "registry.db", restart=restart)
+    state = read_state(run.run_dir)
+    assert state["status"] == "queued" and state["digest"] == run.digest
+    assert (run.run_dir / "train").exists() == resumed
+    assert state.get("resumed_from_epoch") == (3 if resumed else None)
+    assert state.get("attempt") == (2 if resumed else None)
+
+
+@pytest.mark.slow
+def test_a_run_killed_after_a_checkpoint_resumes_from_it(dataset, tmp_path):
+    spec = write_spec(
+        tmp_path,
+        "long",
+        dataset=str(dataset),
+        params=dict(TINY, model="rtmpose-tiny", epochs=12),
+        folds=[0],
+    )
+    (run,) = load_experiment(spec).runs
+    first = subprocess.Popen([*CEPHALO, "run", str(spec)], stdout=subprocess.DEVNULL)
+    pointer = run.run_dir / "train" / "last_checkpoint"
+    _wait_for(lambda: pointer.is_file() or first.poll() is not None, 600, "a first checkpoint")
+    worker = json.loads((run.run_dir / "run.json").read_text())["pid"]
+    os.kill(worker, signal.SIGKILL)
+    assert first.wait(timeout=120) == 1  # the runner records the dead worker and fails
+    killed = json.loads((run.run_dir / "run.json").read_text())
+    assert killed["status"] == "failed" and "signal 9" in killed["error"]
+    epoch = int(Path(pointer.read_text().strip()).stem.removeprefix("epoch_"))
+    assert epoch < 12, "the run finished before it could be killed"
+
+    second = subprocess.run([*CEPHALO, "run", str(spec)], capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    state = json.loads((run.run_dir / "run.json").read_text())
+    assert state["status"] == "completed" and state["resumed_from_epoch"] == epoch
+    assert state["attempt"] == 2
+    log = (run.run_dir / "run.log").read_text()
+    assert f"resuming from epoch_{epoch}.pth" in log and f"resumed epoch: {epoch}," in log
+    # the second attempt trained the epochs after the checkpoint, not from the first one
+    scalars = sorted((run.run_dir / "train").glob("*/vis_data/scalars.json"))
+    assert len(scalars) == 2
+    resumed = [json.loads(line) for line in scalars[1].read_text().splitlines()]
+    validated = [entry["step"] for entry in resumed if MRE in entry]
+    assert validated == list(range(epoch + 1, 13))
+    metrics = json.loads((run.run_dir / "metrics.json").read_text())
+    assert np.isfinite(metrics[MRE])
+    assert (run.run_dir / "predictions" / "oof.npz").is_file()

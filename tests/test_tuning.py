@@ -95,6 +95,29 @@ def test_suggestions_become_training_parameters(tmp_path):
     assert seen == {(64, 64), (96, 96)}
 
 
+def test_the_exported_best_takes_the_final_schedule_and_folds(dataset, tmp_path):
+    from cephalo.tuning.tuner import export_best
+
+    export = {"params": {"epochs": 9}, "folds": [1, "full"]}
+    spec = write_spec(tmp_path, "final", dataset, export=export)
+    study = optuna.create_study()
+    trial_params = dict(TINY, input_size=[64, 64], sigma=3.0, simcc_split_ratio=2.0)
+    study.add_trial(
+        optuna.trial.create_trial(
+            value=1.5,
+            params={"sigma": 3.0},
+            distributions={"sigma": optuna.distributions.FloatDistribution(2.0, 6.0, log=True)},
+            user_attrs={"params": trial_params},
+        )
+    )
+    experiment = load_experiment(export_best(study, spec))
+    assert [run.name for run in experiment.runs] == ["base/fold1", "base/full"]
+    assert experiment.runs[0].parameters["params"] == dict(trial_params, epochs=9)
+    bad = write_spec(tmp_path, "bad", dataset, export={"params": {"epoch": 9}})
+    with pytest.raises(SpecError, match=r"export: .*epoch"):
+        read_tune_spec(bad)
+
+
 def test_unreachable_storage_is_named(tmp_path):
     port = _free_port()
     with pytest.raises(StorageError, match=rf"cannot open the study storage .*:{port}/db"):
@@ -157,6 +180,26 @@ def test_a_crashed_trial_fails_with_its_error_and_the_study_goes_on(study_with_a
     crashed = study_with_a_crash["study"].trials[0]
     assert crashed.state == State.FAIL
     assert "not-a-checkpoint.pth is not a checkpoint" in crashed.user_attrs["error"]
+    printed = study_with_a_crash["result"].stdout
+    assert "[1/3] trial 0 fail: " in printed and "best so far: none yet" in printed
+    best = study_with_a_crash["study"].best_trial
+    assert "[3/3] trial 2 complete" in printed
+    assert f"best so far: {best.value:.4g} (trial {best.number})" in printed
+
+
+@pytest.mark.slow
+def test_tune_exits_non_zero_when_every_trial_fails(study_with_a_crash, dataset):
+    folder = study_with_a_crash["folder"]
+    broken = str(folder / "not-a-checkpoint.pth")
+    spec = write_spec(
+        folder, "all-fail", dataset, search=dict(SEARCH, pretrained={"choices": [broken]}), trials=1
+    )
+    result = tune(spec)
+    assert result.returncode == 1
+    assert "every trial of this run failed (1)" in result.stderr
+    assert "not-a-checkpoint.pth is not a checkpoint" in result.stderr
+    again = tune(spec)  # the study already holds its trial: nothing ran, nothing failed
+    assert again.returncode == 0 and "already holds 1 of 1 trials" in again.stdout
 
 
 @pytest.mark.slow
@@ -232,22 +275,27 @@ def test_two_workers_share_a_journal_file_and_the_pruner_stops_trials(dataset, t
         assert state["status"] == "pruned" and "TrialPruned" in state["error"]
 
 
+PASSWORD = "pw-" + os.urandom(8).hex()  # the throwaway server's, looked for in every file
+
+
 @pytest.fixture(scope="module")
 def postgres():
-    """A throwaway PostgreSQL server on 127.0.0.1 (Debian's package; .ci/run installs it)."""
+    """A throwaway PostgreSQL server on 127.0.0.1 that asks for a password (Debian's package;
+    .ci/run installs it); its URL holds the password, as a user's might."""
     bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     if not bins:
         pytest.skip("no PostgreSQL server installed (apt-get install postgresql; .ci/run does)")
     bin_dir = bins[-1].parent
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     root = Path(tempfile.mkdtemp(prefix="cephalo-pg-"))
+    (root / "pw").write_text(PASSWORD + "\n")
     if as_postgres:
-        shutil.chown(root, "postgres", "postgres")
+        for path in (root, root / "pw"):
+            shutil.chown(path, "postgres", "postgres")
     data, port = root / "data", _free_port()
+    initdb = [bin_dir / "initdb", "-D", data, "-U", "cephalo", "-A", "scram-sha-256"]
     subprocess.run(
-        [*as_postgres, bin_dir / "initdb", "-D", data, "-A", "trust", "-U", "cephalo"],
-        check=True,
-        capture_output=True,
+        [*as_postgres, *initdb, f"--pwfile={root / 'pw'}"], check=True, capture_output=True
     )
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
     start = [*as_postgres, bin_dir / "pg_ctl", "-D", data, "-l", root / "log", "-o", options]
@@ -257,8 +305,9 @@ def postgres():
             [bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "cephalo", "optuna"],
             check=True,
             capture_output=True,
+            env=dict(os.environ, PGPASSWORD=PASSWORD),
         )
-        yield f"postgresql+psycopg2://cephalo@127.0.0.1:{port}/optuna"
+        yield f"postgresql+psycopg2://cephalo:{PASSWORD}@127.0.0.1:{port}/optuna"
     finally:
         subprocess.run([*as_postgres, bin_dir / "pg_ctl", "-D", data, "-m", "fast", "stop"])
         shutil.rmtree(root, ignore_errors=True)
@@ -270,6 +319,28 @@ def test_two_workers_share_a_postgresql_study(dataset, tmp_path, postgres):
     for worker, _, err in _two_workers(spec, postgres, trials=2):
         assert worker.returncode == 0, err
     _check_shared_study(load_study(postgres, "postgres"), trials=2)
+
+
+@pytest.mark.slow
+def test_the_storage_password_reaches_no_file(dataset, tmp_path, postgres):
+    """A study on a server that asks for a password, given in the URL: the trials report to
+    it from inside their notebooks, and no file under the experiments folder (run folders,
+    notebooks, configs, logs, checkpoints, the registry) holds the password."""
+    spec = write_spec(
+        tmp_path / "experiments", "secret", dataset, trials=1, pruner={"type": "none"}
+    )
+    result = tune(spec, "--storage", postgres)
+    assert result.returncode == 0, result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+    (trial,) = load_study(postgres, "secret").trials
+    assert trial.state == State.COMPLETE and trial.intermediate_values  # the hook got in
+    files = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert any(path.suffix == ".pth" for path in files)
+    assert any(path.name == "registry.db" for path in files)
+    leaks = [path for path in files if PASSWORD.encode() in path.read_bytes()]
+    assert leaks == []
+    state = json.loads((Path(trial.user_attrs["run_dirs"][0]) / "run.json").read_text())
+    assert ":***@127.0.0.1" in state["parameters"]["trial"]["storage"]
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 # Builds the project's virtual environment (.venv) from the pinned lock, requirements/constraints.txt.
 #
 # Why a script and not a plain `pip install`: the OpenMMLab stack needs steps pip cannot
-# express on its own (see ../shared/notes/openmmlab-stack.md):
+# express on its own (README.md, "The environment"):
 #   - mmcv has no wheels on PyPI: its sdist is built with its compiled ops against the
 #     installed torch, with setup.py patched from C++17 to C++20 (torch >= 2.14 headers);
 #   - xtcocotools' PyPI wheel targets numpy 1: it is built from source against our numpy;

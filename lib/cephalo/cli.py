@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -91,14 +93,26 @@ def notebook(name: str, output: str, parameters: tuple[tuple[str, str], ...]) ->
     from cephalo.notebooks import ParameterError, describe_failure, execute
 
     values = {key: yaml.safe_load(value) for key, value in parameters}
+    _stream_notebook_output()
     try:
-        execute(name, output, values)
+        execute(name, output, values, log_output=True)
     except (ParameterError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from None
     except (PapermillExecutionError, DeadKernelError) as failure:
         where = f"; the executed notebook: {output}" if os.path.exists(output) else ""
         raise click.ClickException(f"{name} failed: {describe_failure(failure)}{where}") from None
     click.echo(f"executed: {output}")
+
+
+def _stream_notebook_output() -> None:
+    """Show what the notebook prints as it runs (a training run's epochs, losses, ETA and
+    validation figures), each cell announced, on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    papermill_log = logging.getLogger("papermill")
+    papermill_log.addHandler(handler)
+    papermill_log.setLevel(logging.INFO)
+    papermill_log.propagate = False
 
 
 def _dataset_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -149,7 +163,8 @@ def synth(out: str, n_images: int, n_test: int, scale: float, seed: int) -> None
     """Write a synthetic CL-Detection 2023 release (train_stack.mha + train-gt.json)."""
     from cephalo.data.synth import synthesize
 
-    for split, files in synthesize(out, n_images, n_test=n_test, scale=scale, seed=seed).items():
+    written = synthesize(out, n_images, n_test=n_test, scale=scale, seed=seed, progress=True)
+    for split, files in written.items():
         click.echo(f"{split}: {files.stack} {files.gt}")
 
 

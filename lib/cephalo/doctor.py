@@ -8,7 +8,9 @@ hint, so a broken setup is found in seconds rather than an hour into training.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata as metadata
+import io
 import os
 import sys
 import tempfile
@@ -267,14 +269,16 @@ def run_checks(checks: tuple[Check, ...] = CHECKS, echo: Callable[[str], None] =
     echo("")
     failures = 0
     for check in checks:
+        noise = io.StringIO()  # what the libraries print and warn during a check
         try:
-            detail = check.run()
+            with contextlib.redirect_stdout(noise), contextlib.redirect_stderr(noise):
+                detail = check.run()
         except Exception as error:
             failures += 1
             echo(f"FAIL  {check.name}: {type(error).__name__}: {error}")
             echo(f"      fix: {check.hint}")
             if os.environ.get("CEPHALO_DEBUG"):
-                echo(traceback.format_exc())
+                echo(noise.getvalue() + traceback.format_exc())
         else:
             echo(f"pass  {check.name}: {detail}")
     echo("")

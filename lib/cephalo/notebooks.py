@@ -131,12 +131,14 @@ def describe_failure(failure: Exception) -> str:
 
 def export_html(notebook: str | os.PathLike[str], html: str | os.PathLike[str]) -> Path:
     """An executed notebook as one self-contained HTML page (figures embedded as PNG), the
-    report a browser opens."""
+    report a browser opens: its outputs and text, not its code."""
     from nbconvert import HTMLExporter
 
     from cephalo.files import atomic_open
 
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(notebook, 4))
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True)
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, 4))
     with atomic_open(html, "w") as f:
         f.write(body)
     return Path(html)

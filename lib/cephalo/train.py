@@ -16,6 +16,10 @@ A run folder holds::
 A ``pretrained`` file is mapped onto the backbone before training (or the run is refused:
 :mod:`cephalo.models.pretrained`); ``metrics.json`` records how many backbone tensors it gave.
 
+A run folder that already holds a checkpoint of the same parameters (an attempt that was
+killed or failed) resumes from it (:mod:`cephalo.resume`); one of other parameters is
+cleared of the earlier attempt's training outputs first.
+
 ``fold=None`` trains on every image (a full fit for the final submission) and skips
 validation. Notebooks call :func:`run_fold`; nothing here depends on being in one.
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -43,6 +48,7 @@ from cephalo.models.config import DataSpec, build_config, cache_long_side, pipel
 from cephalo.models.params import TrainParams, parse_params
 from cephalo.models.pretrained import with_pretrained
 from cephalo.predictions import Predictions
+from cephalo.resume import WORK_DIR, checkpoint_epoch, resume_point
 
 PARAMS = "params.json"
 CONFIG = "config.py"
@@ -148,7 +154,13 @@ def run_fold(
         val_ann=write_subset(source, val_ids, run_dir / "data" / "val.json") if val_ids else None,
         landmark_names=names,
     )
-    config = build_config(params, data, work_dir=run_dir / "train")
+    config = build_config(params, data, work_dir=run_dir / WORK_DIR)
+    resume_from = resume_point(run_dir) if _trained_with(run_dir, params) else None
+    if resume_from is None:
+        _clear_earlier_attempt(run_dir)
+    else:  # MMEngine's resume: weights, optimizer, schedule, epoch, best score so far
+        config.update(resume=True, load_from=str(resume_from))
+        print(f"resuming from {resume_from.name} (epoch {checkpoint_epoch(resume_from)})")
     pretrained = None
     if params.pretrained:  # refused here, before anything is trained, when it does not fit
         config, pretrained = with_pretrained(config, params.pretrained, params.pretrained_prefix)
@@ -162,7 +174,7 @@ def run_fold(
     Config(config).dump(str(run_dir / CONFIG))
 
     train(run_dir, config, params.processes)
-    model = load_model(config, best_checkpoint(run_dir / "train"), device=inference_device(params))
+    model = load_model(config, best_checkpoint(run_dir / WORK_DIR), device=inference_device(params))
     _, predict_pipeline = pipelines(params)
 
     metrics: dict[str, Any] = dict(fold=fold, model=params.model)
@@ -185,6 +197,23 @@ def run_fold(
         _predict(model, predict_pipeline, test_images, params).save(run_dir / TEST)
     _write_json(run_dir / METRICS, metrics)
     return metrics
+
+
+def _trained_with(run_dir: Path, params: TrainParams) -> bool:
+    """Whether the run folder's earlier attempt trained these very parameters."""
+    try:
+        earlier = json.loads((run_dir / PARAMS).read_text())
+    except FileNotFoundError:
+        return False
+    return earlier == json.loads(params.model_dump_json())
+
+
+def _clear_earlier_attempt(run_dir: Path) -> None:
+    """Remove what an earlier attempt trained and predicted, so that none of its checkpoints
+    or predictions is taken for this one's."""
+    for name in (WORK_DIR, "predictions"):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    (run_dir / METRICS).unlink(missing_ok=True)
 
 
 def train(run_dir: Path, config: dict[str, Any], processes: int) -> None:

@@ -59,6 +59,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from cephalo.data.release import ImageLandmarks, write_gt, write_stack
 from cephalo.files import atomic_open
@@ -727,10 +728,16 @@ def generate_image(seed: int, split: int, index: int, scale: float = 1.0) -> Syn
 
 
 def synthesize(
-    out_dir: str | Path, n_images: int, n_test: int = 0, scale: float = 1.0, seed: int = 0
+    out_dir: str | Path,
+    n_images: int,
+    n_test: int = 0,
+    scale: float = 1.0,
+    seed: int = 0,
+    progress: bool = False,
 ) -> dict[str, SplitFiles]:
     """Write a synthetic release: ``train_stack.mha``, ``train-gt.json``, ``train-meta.json``
     (and the same for ``test`` when ``n_test`` > 0). Returns the files per split.
+    ``progress`` shows a bar over the images of each split.
     """
     if n_images < 1 or n_test < 0:
         raise ValueError(f"need n_images >= 1 and n_test >= 0, got {n_images}, {n_test}")
@@ -739,21 +746,21 @@ def synthesize(
     out_dir = Path(out_dir)
     splits = {"train": (0, n_images), "test": (1, n_test)}
     return {
-        name: _write_split(out_dir, name, split, n, scale, seed)
+        name: _write_split(out_dir, name, split, n, scale, seed, progress)
         for name, (split, n) in splits.items()
         if n > 0
     }
 
 
 def _write_split(
-    out_dir: Path, name: str, split: int, n: int, scale: float, seed: int
+    out_dir: Path, name: str, split: int, n: int, scale: float, seed: int, progress: bool
 ) -> SplitFiles:
     records: list[ImageLandmarks] = []
     images: list[dict] = []
 
     def slices() -> Iterator[np.ndarray]:
         # Images are made while the stack is written: one full-size image in memory at a time.
-        for i in range(n):
+        for i in tqdm(range(n), desc=f"{name} images", unit="img", disable=not progress):
             synth = generate_image(seed, split, i, scale)
             records.append(ImageLandmarks(z=i + 1, points=synth.points, spacing=synth.spacing))
             height, width = synth.image.shape

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from tqdm import tqdm
 
 from cephalo.data.prepared import load_folds, load_images
 from cephalo.ensemble import fusion
@@ -114,9 +115,10 @@ def oof_predictions(members: list[Member], cache: Path, raw: bool = False) -> li
 
     predictors: dict[Path, Predictor] = {}
     result: list[Predictions] = []
+    bar = _progress(members, "out-of-fold predictions")
     for member in members:
         parts = []
-        for run in member.runs:
+        for run in _advancing(bar, member):
             _, held_out = fold_split(run.dataset_dir, run.fold)
             images = {i.image_id: i for i in load_images(run.dataset_dir)}
             items = partial(prepared_images, run.dataset_dir, [images[i] for i in held_out])
@@ -126,6 +128,7 @@ def oof_predictions(members: list[Member], cache: Path, raw: bool = False) -> li
         if result and not np.array_equal(result[0].image_id, combined.image_id):
             raise ValueError(f"{member.name} covers other images than {members[0].name}")
         result.append(combined)
+    bar.close()
     return result
 
 
@@ -141,19 +144,39 @@ def test_predictions(
     from cephalo.data.prepare import check_stack
     from cephalo.predict import stack_images
 
-    check_stack(Path(stack))  # before any model is loaded
+    n_slices, _, _ = check_stack(Path(stack))  # before any model is loaded
     predictors: dict[Path, Predictor] = {}
     result = []
+    bar = _progress(members, "test predictions")
+
+    def slices() -> Any:
+        images = stack_images(stack, gt)
+        return tqdm(images, total=n_slices, unit="slice", leave=False, disable=bar.disable)
+
     for member in members:
         parts = []
-        for run in member.runs:
-            items = partial(stack_images, stack, gt)
-            compute = partial(_predict, predictors, run.run_dir, items, member.view, raw)
+        for run in _advancing(bar, member):
+            compute = partial(_predict, predictors, run.run_dir, slices, member.view, raw)
             path = _cache_path(cache, member, run, "test") if cache else None
             parts.append(cached(path, compute, raw) if path else compute())
         check_same_images(parts)
         result.append(parts)
+    bar.close()
     return result
+
+
+def _progress(members: list[Member], what: str) -> tqdm:
+    """A bar over every fold model of every member (members are models x TTA views); shown
+    on a terminal only."""
+    return tqdm(total=sum(len(m.runs) for m in members), desc=what, unit="model", disable=None)
+
+
+def _advancing(bar: tqdm, member: Member) -> Any:
+    """The member's fold runs, advancing ``bar`` after each."""
+    for run in member.runs:
+        bar.set_postfix_str(f"{member.name} fold {run.fold}")
+        yield run
+        bar.update()
 
 
 def _predict(

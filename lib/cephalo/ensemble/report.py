@@ -1,5 +1,6 @@
 """What an ensemble did, for the ensemble notebook and the report: scores of members and
-fusions, per-landmark errors, success-rate curves, and the worst images drawn."""
+fusions, per-landmark errors, success-rate curves, the fusion's weights, where each
+landmark's error goes, and the worst images drawn."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pandas as pd
 
 from cephalo.data.prepared import load_images
 from cephalo.ensemble.build import OOF_FILE, scores_table
-from cephalo.landmarks import LANDMARK_NAMES, landmark_labels
+from cephalo.landmarks import LANDMARK_NAMES, landmark_label, landmark_labels
 from cephalo.metrics import MRE, radial_errors
 from cephalo.submission import MANIFEST
 
@@ -110,5 +111,60 @@ def worst_images(result: EnsembleResult, n: int = 4) -> plt.Figure:
         axis.set(title=f"image {image.image_id}: MRE {errors[i]:.2f} mm")
         axis.axis("off")
     axes[0, 0].legend(loc="lower left", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def fusion_weights(result: EnsembleResult) -> plt.Figure:
+    """The submitted fusion's weights, member x landmark (a learned fusion's; the greedy
+    fusion's are the same for every landmark)."""
+    if result.manifest["weights"] is None:
+        raise ValueError(f"the fusion {result.manifest['fusion']!r} has no weights")
+    weights = np.asarray(result.manifest["weights"], dtype=float)
+    members = [m["name"] for m in result.manifest["members"]]
+    n_landmarks = result.oof["truth"].shape[1]
+    if weights.ndim == 1:
+        weights = np.repeat(weights[:, None], n_landmarks, axis=1)
+    figure, axis = plt.subplots(figsize=(12, 1.5 + 0.35 * len(members)))
+    image = axis.imshow(weights, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    axis.set_yticks(np.arange(len(members)), members, fontsize=8)
+    axis.set_xticks(
+        np.arange(n_landmarks), landmark_labels(LANDMARK_NAMES[:n_landmarks]), rotation=90,
+        fontsize=7,
+    )  # fmt: skip
+    axis.set_title(f"weights of the fusion '{result.manifest['fusion']}' (each column sums to 1)")
+    figure.colorbar(image, ax=axis, label="weight", fraction=0.03)
+    figure.tight_layout()
+    return figure
+
+
+def error_map(result: EnsembleResult, circle_mm: float = 2.0) -> plt.Figure:
+    """Where each landmark's error goes: every image's fused prediction minus its truth (in
+    mm), drawn around the landmark's place in the mean shape and magnified, with a circle of
+    ``circle_mm`` and an arrow for the mean error (a bias the models share)."""
+    oof = result.oof
+    spacing = oof["spacing"][:, None, None]
+    offsets = (oof["fused"] - oof["truth"]) * spacing  # (N, K, 2) mm
+    places = (oof["truth"] * spacing).mean(axis=0)  # the mean shape, in mm
+    zoom = 0.025 * np.ptp(places, axis=0).max() / circle_mm  # a 2 mm error: 2.5 % of the skull
+    figure, axis = plt.subplots(figsize=(10, 10))
+    for k, (place, errors) in enumerate(zip(places, offsets.transpose(1, 0, 2), strict=True)):
+        axis.add_patch(plt.Circle(place, circle_mm * zoom, fill=False, color="grey", lw=0.6))
+        axis.scatter(*(place + zoom * errors).T, s=3, color="tab:red", alpha=0.5)
+        axis.annotate(
+            "", place + zoom * errors.mean(axis=0), place,
+            arrowprops=dict(arrowstyle="->", color="black", lw=0.8),
+        )  # fmt: skip
+        name = LANDMARK_NAMES[k] if k < len(LANDMARK_NAMES) else str(k + 1)
+        axis.annotate(landmark_label(name), place, xytext=(6, 6), textcoords="offset points",
+                      fontsize=6)  # fmt: skip
+    axis.set_aspect("equal")
+    axis.invert_yaxis()
+    axis.set(
+        xlabel="mm",
+        ylabel="mm",
+        title=f"out-of-fold error of each landmark around the mean shape, x{zoom:.0f} "
+        f"(circle: {circle_mm:g} mm; arrow: mean error)",
+    )
     figure.tight_layout()
     return figure

@@ -33,12 +33,24 @@ from cephalo.paths import EXPERIMENTS
 @click.option(
     "--redo-changed", is_flag=True, help="Redo completed runs whose settings the spec changed."
 )
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="Start unfinished runs afresh instead of resuming them from their last checkpoint.",
+)
 def run_command(
-    spec: str, only: tuple[str, ...], workers: int, gpus: str, dry_run: bool, redo_changed: bool
+    spec: str,
+    only: tuple[str, ...],
+    workers: int,
+    gpus: str,
+    dry_run: bool,
+    redo_changed: bool,
+    restart: bool,
 ) -> None:
     """Execute the experiment SPEC (experiments/NAME.yaml): every run not yet complete, each a
     papermill execution of the spec's notebook under experiments/NAME/runs/. Resumable: re-run
-    the same command after a failure or an interruption. Exits 1 if a run failed."""
+    the same command after a failure or an interruption; a run that saved a checkpoint goes
+    on from it. Exits 1 if a run failed."""
     from cephalo.experiments.runner import run_experiment
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the workers, then exit
@@ -49,6 +61,7 @@ def run_command(
             workers=workers,
             dry_run=dry_run,
             redo_changed=redo_changed,
+            restart=restart,
             gpus=[g for g in gpus.split(",") if g],
         )
     except SpecError as error:

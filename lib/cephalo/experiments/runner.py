@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import fcntl
 import fnmatch
+import json
 import os
 import signal
 import subprocess
@@ -26,6 +27,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import click
 from tqdm import tqdm
@@ -40,6 +42,7 @@ from cephalo.experiments.worker import (
     registry_row,
     write_state,
 )
+from cephalo.models.params import parse_params
 
 COMPLETED, CHANGED, FAILED, INTERRUPTED, PENDING = (
     "completed",
@@ -90,9 +93,11 @@ def run_experiment(
     dry_run: bool = False,
     redo_changed: bool = False,
     gpus: Sequence[str] = (),
+    restart: bool = False,
 ) -> BatchResult:
     """Execute the experiment's runs that have not completed; see the module docstring.
-    ``gpus`` (device ids) gives each worker its own GPU: worker i sees ``gpus[i]`` only."""
+    ``gpus`` (device ids) gives each worker its own GPU: worker i sees ``gpus[i]`` only.
+    ``restart`` starts unfinished runs afresh instead of resuming them."""
     if gpus and len(gpus) < workers:
         raise SpecError(f"{workers} workers need {workers} GPUs, got {', '.join(gpus)}")
     experiment = load_experiment(spec_path)
@@ -117,12 +122,12 @@ def run_experiment(
             f"{experiment.name}: {len(runs) - len(todo)} of {len(runs)} runs already complete, "
             f"{len(todo)} to run with {workers} worker(s)"
         )
-        result.statuses.update(_execute(experiment, todo, workers, gpus))
+        result.statuses.update(_execute(experiment, todo, workers, gpus, restart))
     return result
 
 
 def _execute(
-    experiment: Experiment, runs: list[Run], workers: int, gpus: Sequence[str]
+    experiment: Experiment, runs: list[Run], workers: int, gpus: Sequence[str], restart: bool
 ) -> dict[str, str]:
     """Run ``runs`` in at most ``workers`` worker processes; their final statuses."""
     queue = list(runs)
@@ -135,8 +140,8 @@ def _execute(
                 run = queue.pop(0)
                 slot = min(set(range(workers)) - {s for *_, s in running.values()})
                 env = worker_environment(workers, gpus[slot] if gpus else None)
-                running[run.name] = (run, _start(experiment, run, env), slot)
-                progress.set_postfix_str(", ".join(running))
+                running[run.name] = (run, _start(experiment, run, env, restart), slot)
+                tqdm.write(f"  start   {run.name}: log in {run.run_dir / LOG}")
             time.sleep(0.5)
             for name, (run, process, _) in list(running.items()):
                 if process.poll() is None:
@@ -144,7 +149,7 @@ def _execute(
                 del running[name]
                 statuses[name] = _finish(experiment, run, process.returncode)
                 progress.update()
-                progress.set_postfix_str(", ".join(running))
+            progress.set_postfix_str(", ".join(_where(run) for run, *_ in running.values()))
     except BaseException:  # Ctrl-C or SIGTERM: stop the workers, which record the interruption
         for _, process, _ in running.values():
             process.terminate()
@@ -156,8 +161,34 @@ def _execute(
     return statuses
 
 
-def _start(experiment: Experiment, run: Run, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    prepare_run(run, experiment.registry)
+def _where(run: Run) -> str:
+    """A running run's name and epoch, from the scalars its training logs."""
+    epoch = last_epoch(run.run_dir)
+    if epoch is None:
+        return run.name
+    return f"{run.name} epoch {epoch}/{parse_params(run.parameters['params']).epochs}"
+
+
+def last_epoch(run_dir: Path) -> int | None:
+    """The epoch of the last training step MMEngine logged in ``run_dir``, if any."""
+    logs = sorted(run_dir.glob("train/*/vis_data/scalars.json"))
+    if not logs:
+        return None
+    with open(logs[-1], "rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+        lines = f.read().decode(errors="replace").splitlines()
+    for line in reversed(lines):
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if "epoch" in entry:
+                return int(entry["epoch"])
+    return None
+
+
+def _start(
+    experiment: Experiment, run: Run, env: dict[str, str], restart: bool
+) -> subprocess.Popen[bytes]:
+    prepare_run(run, experiment.registry, restart=restart)
     with open(run.run_dir / LOG, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "cephalo.experiments.worker", str(run.run_dir)],

@@ -85,8 +85,9 @@ class Run:
     @property
     def digest(self) -> str:
         """What the run computes, as a hash: a completed run whose digest differs from its
-        spec's has been made with other settings."""
-        settings = {k: v for k, v in self.parameters.items() if k != "run_dir"}
+        spec's has been made with other settings. Where it writes and which tuning trial it
+        reports to are not part of it (a retried trial resumes its lost run)."""
+        settings = {k: v for k, v in self.parameters.items() if k not in ("run_dir", "trial")}
         text = json.dumps([self.notebook, settings], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

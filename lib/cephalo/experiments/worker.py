@@ -27,12 +27,15 @@ from typing import Any
 from cephalo.experiments import registry
 from cephalo.experiments.spec import Run
 from cephalo.files import atomic_open
+from cephalo.resume import checkpoint_epoch, resume_point
 
 STATE = "run.json"
 NOTEBOOK = "notebook.ipynb"
 LOG = "run.log"
 METRICS = "metrics.json"
 INTERRUPTED = "interrupted"  # how an error recorded for a SIGTERM begins
+
+_log = logging.getLogger(__name__)
 
 
 class Interrupted(BaseException):
@@ -52,12 +55,20 @@ def write_state(run_dir: Path, state: dict[str, Any]) -> None:
         f.write(json.dumps(state, indent=1) + "\n")
 
 
-def prepare_run(run: Run, registry_file: Path, **extra: Any) -> None:
-    """A fresh folder for ``run`` (an earlier attempt's is removed) holding its ``run.json``;
-    ``extra`` adds registry columns (the tuner's trial number)."""
-    if run.run_dir.exists():
+def prepare_run(run: Run, registry_file: Path, restart: bool = False, **extra: Any) -> None:
+    """The folder of ``run`` holding its ``run.json``; ``extra`` adds registry columns (the
+    tuner's trial number). An earlier attempt with the same settings that saved a checkpoint
+    is kept, to resume from it (``run.json`` says from which epoch); any other earlier
+    attempt is removed, as it is with ``restart``."""
+    earlier = read_state(run.run_dir)
+    checkpoint = resume_point(run.run_dir)
+    resumable = not restart and earlier is not None and checkpoint is not None
+    if resumable and earlier.get("digest") != run.digest:
+        _log.warning("%s: its settings changed since the last attempt; starting afresh", run.name)
+        resumable = False
+    if not resumable and run.run_dir.exists():
         shutil.rmtree(run.run_dir)
-    run.run_dir.mkdir(parents=True)
+    run.run_dir.mkdir(parents=True, exist_ok=True)
     state = dict(
         experiment=run.experiment,
         run=run.name,
@@ -71,6 +82,9 @@ def prepare_run(run: Run, registry_file: Path, **extra: Any) -> None:
         status="queued",
         **extra,
     )
+    if resumable:
+        state["resumed_from_epoch"] = checkpoint_epoch(checkpoint)
+        state["attempt"] = earlier.get("attempt", 1) + 1
     write_state(run.run_dir, state)
 
 

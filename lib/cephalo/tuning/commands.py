@@ -5,10 +5,14 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cephalo.tuning.storage import HEARTBEAT_S
+
+if TYPE_CHECKING:
+    import optuna
 
 
 @click.command("tune")
@@ -53,8 +57,14 @@ def tune_command(
     from cephalo.tuning.storage import StorageError
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # fails the trial, stops the kernel
+    ran: list[optuna.trial.FrozenTrial] = []
+
+    def report(study: optuna.Study, trial: optuna.trial.FrozenTrial, target: int) -> None:
+        ran.append(trial)
+        click.echo(f"[{_finished(study)}/{target}] {_describe(trial)}; best so far: {_best(study)}")
+
     try:
-        study = tuner.tune(spec, trials, storage, study_name, heartbeat)
+        study = tuner.tune(spec, trials, storage, study_name, heartbeat, on_trial=report)
     except (SpecError, StorageError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     counts = {}
@@ -69,6 +79,31 @@ def tune_command(
             click.echo(f"wrote {tuner.export_best(study, Path(spec).resolve())}")
     elif export_best:
         raise click.ClickException("no completed trial to export")
+    if ran and all(t.state.name == "FAIL" for t in ran):
+        raise click.ClickException(
+            f"every trial of this run failed ({len(ran)}); the first: {_describe(ran[0])}"
+        )
+
+
+def _finished(study: optuna.Study) -> int:
+    active = ("RUNNING", "WAITING")
+    return sum(t.state.name not in active for t in study.get_trials(deepcopy=False))
+
+
+def _describe(trial: optuna.trial.FrozenTrial) -> str:
+    state = trial.state.name.lower()
+    if state == "complete":
+        return f"trial {trial.number} complete: {trial.value:.4g}"
+    error = trial.user_attrs.get("error")
+    return f"trial {trial.number} {state}" + (f": {error}" if error else "")
+
+
+def _best(study: optuna.Study) -> str:
+    try:
+        best = study.best_trial
+    except ValueError:  # no completed trial yet
+        return "none yet"
+    return f"{best.value:.4g} (trial {best.number})"
 
 
 @click.command("dashboard")

@@ -17,6 +17,9 @@
     sampler: {type: tpe, seed: 0}            # tpe | random | qmc
     pruner: {type: median, warmup_steps: 2}  # median | percentile | hyperband | threshold | none
     enqueue: [{sigma: 3.0}]      # optional: trials to try first (known good settings)
+    export:                      # optional: what --export-best's experiment changes
+      params: {epochs: 200}      #   the final schedule, over the best trial's parameters
+      folds: [0, 1, 2, 3, 4, full]   # default: all
 
 ``sigma`` is in the models' convention (pixels of a 256-px-wide input, see
 :mod:`cephalo.models.params`), so one range means the same at every input size.
@@ -84,6 +87,16 @@ class Pruner(BaseModel):
     """Threshold: prune a trial whose metric falls below this (e.g. an SDR in %)."""
 
 
+class Export(BaseModel):
+    """What the experiment exported from the best trial changes: the training parameters
+    (a longer final schedule, say) and the folds (``full`` adds a fit on every image)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    params: dict[str, Any] = Field(default_factory=dict)
+    folds: Literal["all"] | list[int | Literal["full"]] = "all"
+
+
 class TuneSpec(BaseModel):
     """What a tuning file may say (see the module docstring)."""
 
@@ -100,6 +113,7 @@ class TuneSpec(BaseModel):
     sampler: Sampler = Field(default_factory=Sampler)
     pruner: Pruner = Field(default_factory=Pruner)
     enqueue: list[dict[str, Any]] = Field(default_factory=list)
+    export: Export = Field(default_factory=Export)
 
     @property
     def direction(self) -> str:
@@ -123,6 +137,11 @@ def read_tune_spec(path: str | os.PathLike[str]) -> TuneSpec:
             unknown = set(fixed) - set(spec.search)
             if unknown:
                 raise ValueError(f"enqueue: {sorted(unknown)} are not searched")
+        corner = {n: _corner(d, 0) for n, d in spec.search.items()}
+        try:
+            exported_params(spec, trial_params(spec, corner))
+        except ValueError as error:
+            raise ValueError(f"export: {error}") from None
     except ValueError as error:
         raise SpecError(f"{path}: {error}") from None
     return spec
@@ -131,6 +150,12 @@ def read_tune_spec(path: str | os.PathLike[str]) -> TuneSpec:
 def trial_params(spec: TuneSpec, suggested: dict[str, Any]) -> dict[str, Any]:
     """A trial's training parameters: the fixed ones with the suggested ones, validated."""
     params = parse_params({**spec.params, **suggested})
+    return params.model_dump(mode="json", exclude_defaults=True)
+
+
+def exported_params(spec: TuneSpec, trial: dict[str, Any]) -> dict[str, Any]:
+    """The exported experiment's parameters: a trial's, with the spec's ``export.params``."""
+    params = parse_params({**trial, **spec.export.params})
     return params.model_dump(mode="json", exclude_defaults=True)
 
 

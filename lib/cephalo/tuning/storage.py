@@ -6,6 +6,12 @@
   (file locks, no database server).
 - ``postgresql://user@host/db`` (or any SQLAlchemy URL): workers on several machines.
 
+A password in the URL never reaches a file the kit writes: a trial's notebook is handed the
+URL with the password masked (:func:`masked`), and the password travels in this process's
+environment (``CEPHALO_STORAGE_PASSWORD``), which the trial's kernel inherits;
+:func:`open_storage` puts it back. PostgreSQL's own ``PGPASSWORD`` and ``~/.pgpass`` work
+too, with a URL that holds no password at all.
+
 Database storages keep a heartbeat: a trial whose worker died (killed, machine lost) is
 failed once its heartbeat is stale and retried once with the same parameters. The journal
 has no heartbeat, so the tuner fails the running trials of dead processes on its own machine
@@ -14,6 +20,7 @@ when it starts (:func:`cephalo.tuning.tuner.fail_orphaned_trials`).
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
@@ -24,6 +31,9 @@ import optuna
 
 JOURNAL = "journal:"
 HEARTBEAT_S = 60
+PASSWORD_VARIABLE = "CEPHALO_STORAGE_PASSWORD"
+HIDDEN = "***"
+_PASSWORD = re.compile(r"(://[^:/@]+):([^@]*)@")
 
 
 class StorageError(ValueError):
@@ -36,11 +46,32 @@ def default_storage(experiment_root: Path) -> str:
 
 def shown(url: str) -> str:
     """The URL without its password."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    return _PASSWORD.sub(rf"\1:{HIDDEN}@", url)
+
+
+def masked(url: str) -> str:
+    """The URL to hand a trial's notebook: its password (if any) replaced by ``***`` and put
+    in this process's environment, where the trial's kernel finds it (:func:`open_storage`)."""
+    found = _PASSWORD.search(url)
+    if found is None or found.group(2) == HIDDEN:
+        return url
+    os.environ[PASSWORD_VARIABLE] = found.group(2)
+    return shown(url)
+
+
+def _unmasked(url: str) -> str:
+    """A :func:`masked` URL with the password from the environment again."""
+    found = _PASSWORD.search(url)
+    password = os.environ.get(PASSWORD_VARIABLE)
+    if found is None or found.group(2) != HIDDEN or password is None:
+        return url
+    return url[: found.start(2)] + password + url[found.end(2) :]
 
 
 def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S) -> optuna.storages.BaseStorage:
-    """The storage at ``url`` (see the module docstring)."""
+    """The storage at ``url`` (see the module docstring); a :func:`masked` URL gets its
+    password from the environment."""
+    url = _unmasked(url)
     try:
         if url.startswith(JOURNAL):
             path = Path(url.removeprefix(JOURNAL))

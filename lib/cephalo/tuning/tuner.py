@@ -19,6 +19,7 @@ import json
 import os
 import socket
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,8 @@ from cephalo.experiments.worker import (
     read_state,
 )
 from cephalo.models.params import parse_params
-from cephalo.tuning.spec import TuneSpec, read_tune_spec, trial_params
-from cephalo.tuning.storage import HEARTBEAT_S, default_storage, open_storage
+from cephalo.tuning.spec import TuneSpec, exported_params, read_tune_spec, trial_params
+from cephalo.tuning.storage import HEARTBEAT_S, default_storage, masked, open_storage
 from cephalo.tuning.study import enqueued, make_pruner, make_sampler, suggest
 
 ACTIVE = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
@@ -77,8 +78,10 @@ def tune(
     storage_url: str | None = None,
     study_name: str | None = None,
     heartbeat_s: int = HEARTBEAT_S,
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial, int], None] | None = None,
 ) -> optuna.Study:
-    """Work on the spec's study until it holds ``trials`` trials (default: the spec's)."""
+    """Work on the spec's study until it holds ``trials`` trials (default: the spec's).
+    ``on_trial(study, trial, target)`` is called after each trial this process ran."""
     spec_path = Path(spec_path).resolve()
     spec = read_tune_spec(spec_path)
     dataset, available = prepared_dataset(spec.dataset, spec_path)
@@ -104,7 +107,10 @@ def tune(
     study.optimize(
         objective,
         n_trials=remaining,
-        callbacks=[optuna.study.MaxTrialsCallback(target, states=None)],
+        callbacks=[
+            optuna.study.MaxTrialsCallback(target, states=None),
+            *([lambda study, trial: on_trial(study, trial, target)] if on_trial else []),
+        ],
         catch=(RunFailed,),
     )
     return study
@@ -149,7 +155,10 @@ class _Objective:
         self, trial: optuna.Trial, params: dict[str, Any], fold: int, step_offset: int
     ) -> dict[str, Any]:
         variant = f"trial-{trial.number:04d}"
-        run_dir = experiment_root(self.spec_path) / "trials" / variant / f"fold{fold}"
+        run_dir = self._run_dir(trial.number, fold)
+        lost = _lost_attempt(trial)
+        if lost is not None:  # a retry of a trial whose worker died: its run resumes here
+            _take_over(self._run_dir(lost, fold), run_dir)
         run = Run(
             experiment=self.study_name,
             name=f"{variant}/fold{fold}",
@@ -162,7 +171,7 @@ class _Objective:
                 run_dir=str(run_dir),
                 params=params,
                 trial=dict(
-                    storage=self.url,
+                    storage=masked(self.url),  # no password in any file
                     study=self.study_name,
                     trial_id=trial._trial_id,
                     metric=self.spec.objective,
@@ -175,6 +184,27 @@ class _Objective:
         prepare_run(run, registry_path(self.spec_path), trial=trial.number)
         execute_run(run_dir)
         return read_state(run_dir)
+
+    def _run_dir(self, number: int, fold: int) -> Path:
+        return experiment_root(self.spec_path) / "trials" / f"trial-{number:04d}" / f"fold{fold}"
+
+
+def _lost_attempt(trial: optuna.Trial) -> int | None:
+    """The number of the trial that ``trial`` retries (its worker died), if it is a retry."""
+    frozen = trial.study._storage.get_trial(trial._trial_id)
+    history = optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history(frozen)
+    return history[-1] if history else None
+
+
+def _take_over(lost: Path, run_dir: Path) -> None:
+    """Move a lost trial's unfinished run folder to its retry's place, where the retry's
+    run resumes from its last checkpoint when the training parameters are the same
+    (:func:`cephalo.experiments.worker.prepare_run` decides)."""
+    state = read_state(lost) if lost.is_dir() else None
+    if state is None or state["status"] == "completed" or run_dir.exists():
+        return
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(lost, run_dir)
 
 
 def fail_orphaned_trials(study: optuna.Study) -> list[int]:
@@ -206,20 +236,23 @@ def _alive(pid: int) -> bool:
 
 
 def export_best(study: optuna.Study, spec_path: Path, out: Path | None = None) -> Path:
-    """An experiment spec running the best trial's parameters on every fold, written beside
-    the tuning spec as ``<name>-best.yaml`` (add ``full`` to its folds for a full fit)."""
+    """An experiment spec running the best trial's parameters, changed by the spec's
+    ``export`` (the final schedule, say), on its folds (default: every fold), written beside
+    the tuning spec as ``<name>-best.yaml``."""
     spec = read_tune_spec(spec_path)
-    _, folds = prepared_dataset(spec.dataset, spec_path)
+    _, available = prepared_dataset(spec.dataset, spec_path)
+    folds = available if spec.export.folds == "all" else spec.export.folds
     best = study.best_trial
     out = out or spec_path.with_name(f"{spec_path.stem}-best.yaml")
+    changed = f", with {spec.export.params}" if spec.export.params else ""
     experiment = dict(
         description=(
             f"The best trial (#{best.number}, {spec.objective} {best.value:.4g}) of the study "
-            f"{study.study_name!r} from {spec_path.name}, on every fold."
+            f"{study.study_name!r} from {spec_path.name}{changed}, on folds {folds}."
         ),
         notebook=spec.notebook,
         dataset=os.path.relpath(spec.dataset, out.parent) if spec.dataset else None,
-        params=best.user_attrs["params"],
+        params=exported_params(spec, best.user_attrs["params"]),
         folds=folds,
     )
     out.write_text(yaml.safe_dump(experiment, sort_keys=False))
