@@ -83,6 +83,27 @@ def test_notebook_command_refuses_unknown_parameters(tmp_path):
     assert not (tmp_path / "x.ipynb").exists()
 
 
+@pytest.mark.slow
+def test_the_notebook_command_streams_the_training_log(dataset, tmp_path):
+    """`cephalo notebook train` shows MMEngine's log (epochs, loss, ETA, validation) while the
+    notebook runs, not only once it has ended."""
+    run_dir = tmp_path / "run"
+    params = "{model: rtmpose-tiny, input_size: [64, 64], epochs: 2, batch_size: 4, device: cpu}"
+    command = [sys.executable, "-m", "cephalo.cli", "notebook", "train", str(tmp_path / "nb.ipynb"),
+               "-p", "dataset_dir", str(dataset), "-p", "fold", "0", "-p", "run_dir", str(run_dir),
+               "-p", "params", params]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    lines, seen_while_running = [], False
+    for line in process.stderr:
+        lines.append(line)
+        if "Epoch(train)" in line and "eta:" in line:
+            seen_while_running |= not (run_dir / "metrics.json").exists()
+    assert process.wait() == 0, "".join(lines)
+    log = "".join(lines)
+    assert seen_while_running, log
+    assert "Epoch(val)" in log and "MRE" in log and "Executing Cell" in log
+
+
 def screenshot(html, png):
     """Render a page with headless Chromium (Debian's package) into a PNG."""
     chromium = shutil.which("chromium")

@@ -490,3 +490,15 @@ def test_a_run_killed_after_a_checkpoint_resumes_from_it(dataset, tmp_path):
     metrics = json.loads((run.run_dir / "metrics.json").read_text())
     assert np.isfinite(metrics[MRE])
     assert (run.run_dir / "predictions" / "oof.npz").is_file()
+
+
+def test_the_runner_reads_a_running_run_epoch_from_its_scalars(tmp_path):
+    from cephalo.experiments.runner import last_epoch
+
+    assert last_epoch(tmp_path) is None
+    logs = tmp_path / "train" / "20261204_120000" / "vis_data"
+    logs.mkdir(parents=True)
+    entries = [{"loss": 1.0, "epoch": 1, "step": 1}, {"MRE": 3.0, "step": 1}]
+    entries += [{"loss": 0.5, "epoch": 2, "step": 2}] * 200 + [{"MRE": 2.0, "step": 2}]
+    (logs / "scalars.json").write_text("\n".join(json.dumps(e) for e in entries) + "\n")
+    assert last_epoch(tmp_path) == 2

@@ -294,3 +294,19 @@ def test_write_stack_is_atomic(tmp_path: Path) -> None:
     release.write_stack(path, [np.full((4, 5), 9, np.uint8)], (6, 7))
     one = release.read_slice(path, 0)
     assert one.shape == (6, 7, 3) and (one[:4, :5] == 9).all() and not one[4:].any()
+
+
+def test_the_synth_command_shows_its_progress(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cephalo.cli import main
+
+    out = tmp_path / "raw"
+    result = CliRunner().invoke(
+        main, ["data", "synth", "--out", str(out), "--n-images", "3", "--n-test", "2",
+               "--scale", "0.05"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "train images: 100%" in result.output and "3/3" in result.output
+    assert "test images: 100%" in result.output and "2/2" in result.output
+    assert f"train: {out / 'train_stack.mha'}" in result.output
