@@ -21,7 +21,10 @@ def train(config_path: str) -> None:
     from cephalo.checkpoints import use_safe_checkpoint_loader
 
     use_safe_checkpoint_loader()
-    config = Config.fromfile(config_path)  # its custom_imports register the kit's metric
+    from cephalo.train import RUNTIME_FORMATTING
+
+    # its custom_imports register the kit's metric
+    config = Config.fromfile(config_path, format_python_code=RUNTIME_FORMATTING)
     config.launcher = "pytorch"
     if not torch.cuda.is_available():
         # MMEngine 0.10.7 assumes GPUs here: its init_dist calls torch.cuda.set_device, and

@@ -50,6 +50,12 @@ from cephalo.models.pretrained import with_pretrained
 from cephalo.predictions import Predictions
 from cephalo.resume import WORK_DIR, checkpoint_epoch, resume_point
 
+# The Runner writes its config's text into its log, its vis_data and every checkpoint's meta;
+# MMEngine formats that text with yapf each time (about 1.3 s a time on one core: most of a
+# short tuning trial's fixed cost, and minutes of a long run's checkpoints). The run's own
+# config.py is formatted once; the Runner's copies are left as MMEngine writes them unformatted.
+RUNTIME_FORMATTING = False
+
 PARAMS = "params.json"
 CONFIG = "config.py"
 METRICS = "metrics.json"
@@ -239,7 +245,7 @@ def train(run_dir: Path, config: dict[str, Any], processes: int) -> None:
     for module in config["custom_imports"]["imports"]:  # what registers the metric and hooks
         importlib.import_module(module)  # (a dict config skips custom_imports; fromfile doesn't)
     use_safe_checkpoint_loader()
-    Runner.from_cfg(Config(config)).train()
+    Runner.from_cfg(Config(config, format_python_code=RUNTIME_FORMATTING)).train()
 
 
 def inference_device(params: TrainParams) -> str:
