@@ -69,6 +69,7 @@ import yaml
 from cephalo.data.default import synthetic_release
 from cephalo.data.prepare import prepare_release
 from cephalo.tuning.spec import Pruner
+from cephalo.work_dir import scalar_logs
 from report import RESULTS, VERDICT, check, environment, layout, notebook_seconds, write_result
 
 TARGET_S = 8.0  # mean seconds per trial outside training, at most
@@ -172,7 +173,7 @@ def trial_parts(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     wall = (trial.datetime_complete - trial.datetime_start).total_seconds()
     worker = state["finished"] - state["started"]
     parts = notebook_seconds(run_dir)
-    (scalars,) = (run_dir / "train").glob("*/vis_data/scalars.json")
+    (scalars,) = scalar_logs(run_dir)
     entries = [json.loads(line) for line in scalars.read_text().splitlines() if line.strip()]
     return dict(
         number=trial.number,

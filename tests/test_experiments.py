@@ -27,6 +27,7 @@ from cephalo.experiments.spec import SpecError, load_experiment, read_spec, vari
 from cephalo.metrics import LEADERBOARD, MRE
 from cephalo.notebooks import execute
 from cephalo.paths import EXPERIMENTS
+from cephalo.work_dir import scalar_logs
 
 CEPHALO = [sys.executable, "-m", "cephalo.cli"]
 TINY = dict(input_size=[64, 64], epochs=2, batch_size=4, num_workers=0, lr=5e-3, device="cpu")
@@ -482,7 +483,7 @@ def test_a_run_killed_after_a_checkpoint_resumes_from_it(dataset, tmp_path):
     log = (run.run_dir / "run.log").read_text()
     assert f"resuming from epoch_{epoch}.pth" in log and f"resumed epoch: {epoch}," in log
     # the second attempt trained the epochs after the checkpoint, not from the first one
-    scalars = sorted((run.run_dir / "train").glob("*/vis_data/scalars.json"))
+    scalars = scalar_logs(run.run_dir)
     assert len(scalars) == 2
     resumed = [json.loads(line) for line in scalars[1].read_text().splitlines()]
     validated = [entry["step"] for entry in resumed if MRE in entry]

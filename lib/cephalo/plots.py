@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -13,13 +12,14 @@ import pandas as pd
 
 from cephalo.landmarks import landmark_labels
 from cephalo.metrics import LEADERBOARD, MRE
+from cephalo.work_dir import scalar_logs
 
 
 def read_scalars(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
     """Everything MMEngine logged as scalars (loss, learning rate, validation metrics), one
     row per logged step, from every ``scalars.json`` under the run's work dir."""
     rows = []
-    for path in sorted(Path(run_dir).glob("train/*/vis_data/scalars.json")):
+    for path in scalar_logs(run_dir):
         rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return pd.DataFrame(rows)
 

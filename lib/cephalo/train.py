@@ -17,7 +17,7 @@ A ``pretrained`` file is mapped onto the backbone before training (or the run is
 :mod:`cephalo.models.pretrained`); ``metrics.json`` records how many backbone tensors it gave.
 
 A run folder that already holds a checkpoint of the same parameters (an attempt that was
-killed or failed) resumes from it (:mod:`cephalo.resume`); one of other parameters is
+killed or failed) resumes from it (:mod:`cephalo.work_dir`); one of other parameters is
 cleared of the earlier attempt's training outputs first.
 
 ``fold=None`` trains on every image (a full fit for the final submission) and skips
@@ -48,7 +48,7 @@ from cephalo.models.config import DataSpec, build_config, cache_long_side, pipel
 from cephalo.models.params import TrainParams, parse_params
 from cephalo.models.pretrained import with_pretrained
 from cephalo.predictions import Predictions
-from cephalo.resume import WORK_DIR, checkpoint_epoch, resume_point
+from cephalo.work_dir import WORK_DIR, checkpoint_epoch, resume_point
 
 # The Runner writes its config's text into its log, its vis_data and every checkpoint's meta;
 # MMEngine formats that text with yapf each time (about 1.3 s a time on one core: most of a

@@ -43,6 +43,7 @@ from cephalo.experiments.worker import (
     write_state,
 )
 from cephalo.models.params import parse_params
+from cephalo.work_dir import scalar_logs
 
 COMPLETED, CHANGED, FAILED, INTERRUPTED, PENDING = (
     "completed",
@@ -171,7 +172,7 @@ def _where(run: Run) -> str:
 
 def last_epoch(run_dir: Path) -> int | None:
     """The epoch of the last training step MMEngine logged in ``run_dir``, if any."""
-    logs = sorted(run_dir.glob("train/*/vis_data/scalars.json"))
+    logs = scalar_logs(run_dir)
     if not logs:
         return None
     with open(logs[-1], "rb") as f:

@@ -27,7 +27,7 @@ from typing import Any
 from cephalo.experiments import registry
 from cephalo.experiments.spec import Run
 from cephalo.files import atomic_open
-from cephalo.resume import checkpoint_epoch, resume_point
+from cephalo.work_dir import checkpoint_epoch, resume_point
 
 STATE = "run.json"
 NOTEBOOK = "notebook.ipynb"

@@ -1,4 +1,5 @@
-"""Resuming an interrupted training run from the last checkpoint it saved.
+"""What MMEngine's training leaves in a run folder's work dir (``train/``): the checkpoint an
+interrupted run resumes from, and the scalars it logged.
 
 A fold run on a GPU takes hours. One that was killed or failed after its first checkpoint
 goes on from there when it runs again with the same settings: MMEngine's resume restores the
@@ -35,3 +36,9 @@ def checkpoint_epoch(checkpoint: Path) -> int:
     if found is None:
         raise ValueError(f"{checkpoint}: not an epoch checkpoint (epoch_N.pth)")
     return int(found.group(1))
+
+
+def scalar_logs(run_dir: str | Path) -> list[Path]:
+    """The ``scalars.json`` of each training attempt (a resumed run has several), oldest
+    first: one JSON object a line (loss, learning rate, epoch, validation metrics)."""
+    return sorted(Path(run_dir).glob(f"{WORK_DIR}/*/vis_data/scalars.json"))
