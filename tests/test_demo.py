@@ -141,7 +141,8 @@ def test_the_report_shows_figures_and_text_not_code(fast_demo):
         check=True, capture_output=True, text=True, timeout=120,
     ).stdout  # fmt: skip
     assert "<Figure size" not in dom and "&lt;Figure size" not in dom
-    assert "jp-InputArea" not in dom and "from cephalo" not in dom
+    assert 'class="highlight' not in dom and 'class="jp-CodeMirrorEditor' not in dom
+    assert "from cephalo" not in dom and "import " not in dom
     assert dom.count("data:image/png;base64") >= 10
     assert "The fusion's weights, member by landmark" in dom
     assert "Where each landmark's error goes" in dom

@@ -15,7 +15,7 @@ import pandas as pd
 
 from cephalo.data.prepared import load_images
 from cephalo.ensemble.build import OOF_FILE, scores_table
-from cephalo.landmarks import LANDMARK_NAMES, landmark_label, landmark_labels
+from cephalo.landmarks import ANATOMY, LANDMARK_NAMES, landmark_labels
 from cephalo.metrics import MRE, radial_errors
 from cephalo.submission import MANIFEST
 
@@ -140,31 +140,37 @@ def fusion_weights(result: EnsembleResult) -> plt.Figure:
 
 def error_map(result: EnsembleResult, circle_mm: float = 2.0) -> plt.Figure:
     """Where each landmark's error goes: every image's fused prediction minus its truth (in
-    mm), drawn around the landmark's place in the mean shape and magnified, with a circle of
-    ``circle_mm`` and an arrow for the mean error (a bias the models share)."""
+    mm), drawn around the landmark's place in the mean shape, magnified so that most errors
+    stay near their landmark, with a circle of ``circle_mm`` and an arrow for the mean error
+    (a bias the models share)."""
     oof = result.oof
     spacing = oof["spacing"][:, None, None]
     offsets = (oof["fused"] - oof["truth"]) * spacing  # (N, K, 2) mm
     places = (oof["truth"] * spacing).mean(axis=0)  # the mean shape, in mm
-    zoom = 0.025 * np.ptp(places, axis=0).max() / circle_mm  # a 2 mm error: 2.5 % of the skull
+    typical = max(float(np.percentile(np.linalg.norm(offsets, axis=-1), 90)), circle_mm)
+    zoom = 0.04 * np.ptp(places, axis=0).max() / typical  # 90 % of errors within 4 % of the skull
+    reach = 2 * typical  # farther errors are drawn at this distance, in their direction
+    lengths = np.linalg.norm(offsets, axis=-1, keepdims=True)
+    shown = offsets * np.minimum(1.0, reach / np.maximum(lengths, 1e-9))
     figure, axis = plt.subplots(figsize=(10, 10))
-    for k, (place, errors) in enumerate(zip(places, offsets.transpose(1, 0, 2), strict=True)):
+    for k, place in enumerate(places):
         axis.add_patch(plt.Circle(place, circle_mm * zoom, fill=False, color="grey", lw=0.6))
-        axis.scatter(*(place + zoom * errors).T, s=3, color="tab:red", alpha=0.5)
+        axis.scatter(*(place + zoom * shown[:, k]).T, s=3, color="tab:red", alpha=0.4)
         axis.annotate(
-            "", place + zoom * errors.mean(axis=0), place,
-            arrowprops=dict(arrowstyle="->", color="black", lw=0.8),
+            "", place + zoom * offsets[:, k].mean(axis=0), place,
+            arrowprops=dict(arrowstyle="->", color="black", lw=0.9),
         )  # fmt: skip
-        name = LANDMARK_NAMES[k] if k < len(LANDMARK_NAMES) else str(k + 1)
-        axis.annotate(landmark_label(name), place, xytext=(6, 6), textcoords="offset points",
-                      fontsize=6)  # fmt: skip
+        label = ANATOMY[k][1] if k < len(ANATOMY) else str(k + 1)
+        axis.annotate(f"{k + 1} {label}", place, xytext=(5, 5), textcoords="offset points",
+                      fontsize=7)  # fmt: skip
     axis.set_aspect("equal")
     axis.invert_yaxis()
     axis.set(
         xlabel="mm",
         ylabel="mm",
-        title=f"out-of-fold error of each landmark around the mean shape, x{zoom:.0f} "
-        f"(circle: {circle_mm:g} mm; arrow: mean error)",
+        title=f"out-of-fold error of each landmark around the mean shape\n(errors x{zoom:.1f}; "
+        f"circle: {circle_mm:g} mm; arrow: mean error; errors beyond {reach:.0f} mm drawn at "
+        f"{reach:.0f} mm)",
     )
     figure.tight_layout()
     return figure
