@@ -109,3 +109,30 @@ def test_a_killed_ensemble_resumes_from_its_cached_predictions(fast_demo, tmp_pa
     assert len(list(out.glob("cache/**/*.npz"))) == len(list(submission.glob("cache/**/*.npz")))
     fresh, original = (read_predictions(s / "predictions.json") for s in (out, submission))
     assert max(np.abs(fresh[z] - original[z]).max() for z in original) < 1e-6
+
+
+def test_training_the_ensemble_and_predict_follow_one_device_decision(fast_demo, monkeypatch):
+    """The ensemble and `cephalo predict` rebuild members through one class, on the device
+    training chose by the same function: the GPU when torch sees one, the CPU otherwise;
+    `device: cuda` without a GPU fails at once instead of training on the CPU."""
+    import torch
+
+    from cephalo import predict
+    from cephalo.ensemble.members import Predictor
+    from cephalo.errors import DeviceError
+    from cephalo.models.config import inference_device
+    from cephalo.models.params import parse_params
+
+    root, _, _ = fast_demo
+    run_dir = next((root / "experiments" / "demo-fast" / "runs").glob("*/fold0"))
+    params = parse_params({"model": "rtmpose-tiny"})
+    loaded = []
+    monkeypatch.setattr(predict, "load_model", lambda config, path, device: loaded.append(device))
+    for gpu in (False, True):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda gpu=gpu: gpu)
+        Predictor(run_dir)
+        assert inference_device(params) == loaded[-1]
+    assert loaded == ["cpu", "cuda:0"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceError, match="device: cuda, but torch sees no GPU"):
+        inference_device(parse_params({"model": "rtmpose-tiny", "device": "cuda"}))

@@ -12,6 +12,10 @@ class DataError(ValueError):
     landmark concerned."""
 
 
+class DeviceError(RuntimeError):
+    """The device asked for is not there (``device: cuda`` on a machine without a GPU)."""
+
+
 def validation_problems(error: ValidationError, model: type[BaseModel]) -> list[str]:
     """One readable line per problem pydantic found, with a "did you mean" for unknown names."""
     problems = []

@@ -44,7 +44,13 @@ from cephalo.data.cache import training_cache
 from cephalo.data.prepared import PreparedImage, load_folds, load_images, read_manifest
 from cephalo.files import atomic_open
 from cephalo.metrics import per_landmark, radial_errors, summarize
-from cephalo.models.config import DataSpec, build_config, cache_long_side, pipelines, uses_gpu
+from cephalo.models.config import (
+    DataSpec,
+    build_config,
+    cache_long_side,
+    inference_device,
+    pipelines,
+)
 from cephalo.models.params import TrainParams, parse_params
 from cephalo.models.pretrained import with_pretrained
 from cephalo.predictions import Predictions
@@ -246,10 +252,6 @@ def train(run_dir: Path, config: dict[str, Any], processes: int) -> None:
         importlib.import_module(module)  # (a dict config skips custom_imports; fromfile doesn't)
     use_safe_checkpoint_loader()
     Runner.from_cfg(Config(config, format_python_code=RUNTIME_FORMATTING)).train()
-
-
-def inference_device(params: TrainParams) -> str:
-    return "cuda:0" if uses_gpu(params) else "cpu"
 
 
 def _predict(

@@ -83,7 +83,7 @@ class Predictor:
 
     def __init__(self, run_dir: Path) -> None:
         from cephalo.data.prepared import read_manifest
-        from cephalo.models.config import DataSpec, build_config, pipelines
+        from cephalo.models.config import DataSpec, build_config, inference_device, pipelines
         from cephalo.models.params import trained_params
         from cephalo.predict import load_model
         from cephalo.train import best_checkpoint
@@ -99,7 +99,8 @@ class Predictor:
             landmark_names=names,
         )
         config = build_config(self.params, data, work_dir=run_dir / "train")
-        self.model = load_model(config, best_checkpoint(run_dir / "train"), device="cpu")
+        device = inference_device(self.params)  # the GPU when there is one, as in training
+        self.model = load_model(config, best_checkpoint(run_dir / "train"), device=device)
         _, self.pipeline = pipelines(self.params)
 
     def predict(

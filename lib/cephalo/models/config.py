@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cephalo.errors import DeviceError
 from cephalo.landmarks import mmpose_metainfo
 from cephalo.models.params import DEFAULT_SIGMA, SELECTION_RULES, TrainParams
 from cephalo.models.zoo import HRNetVariant, RTMPoseVariant, get_variant
@@ -347,10 +348,23 @@ def loader_settings(params: TrainParams) -> dict[str, Any]:
 
 
 def uses_gpu(params: TrainParams) -> bool:
-    """Whether the run trains and predicts on a GPU: when there is one, unless told not to."""
+    """Whether the run trains and predicts on a GPU: when there is one, unless told not to.
+    The one device decision: training, its loaders, the ensemble and ``cephalo predict``."""
     import torch
 
-    return params.device == "auto" and torch.cuda.is_available()
+    available = torch.cuda.is_available()
+    if params.device == "cuda" and not available:
+        raise DeviceError(
+            "device: cuda, but torch sees no GPU (CUDA_VISIBLE_DEVICES="
+            f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')!r}, torch {torch.__version__}); "
+            "use device: auto to fall back to the CPU"
+        )
+    return params.device != "cpu" and available
+
+
+def inference_device(params: TrainParams) -> str:
+    """Where a trained model predicts: the first visible GPU, or the CPU (:func:`uses_gpu`)."""
+    return "cuda:0" if uses_gpu(params) else "cpu"
 
 
 def dist_backend(params: TrainParams) -> str:

@@ -74,8 +74,9 @@ class TrainParams(BaseModel):
     early_stop_patience: int | None = Field(default=None, ge=1)
     """Validation rounds without improvement before stopping; None: never stop early."""
     seed: int = 0
-    device: Literal["auto", "cpu"] = "auto"
-    """``auto``: a GPU when there is one; ``cpu`` hides GPUs from this process."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """``auto``: a GPU when there is one; ``cuda``: a GPU or a clear error at once (never a
+    silent run on the CPU); ``cpu`` hides GPUs from this process."""
     processes: int = Field(default=1, ge=1)
     """Data-parallel training processes (MMEngine's PyTorch launcher): one per GPU, or CPU
     processes with gloo. ``batch_size`` is per process."""
@@ -148,5 +149,5 @@ def parse_params(values: dict[str, Any]) -> TrainParams:
 def trained_params(values: dict[str, Any]) -> TrainParams:
     """The parameters of a trained run, to rebuild its model for prediction: its checkpoint
     holds every weight, so the ``pretrained`` file it started from is not needed (and may be
-    gone)."""
-    return parse_params({**values, "pretrained": None, "pretrained_prefix": None})
+    gone), and it predicts on whatever the machine that predicts has (``device: auto``)."""
+    return parse_params({**values, "pretrained": None, "pretrained_prefix": None, "device": "auto"})
