@@ -55,7 +55,7 @@ def test_sigma_means_the_same_at_every_size():
 def test_family_defaults():
     assert cfg.codec(TrainParams(model="rtmpose-t"))["simcc_split_ratio"] == 2.0
     hrnet = cfg.codec(TrainParams(model="hrnet-w18"))
-    assert hrnet["type"] == "MSRAHeatmap" and hrnet["unbiased"] is True  # DARK decoding
+    assert hrnet["type"] == "BoundedDarkHeatmap" and hrnet["unbiased"] is True  # DARK decoding
     assert hrnet["heatmap_size"] == (64, 64)
 
 
@@ -204,3 +204,29 @@ def test_any_split_ratio_gives_matching_codec_and_head_lengths(ratio, size):
         x, y = build_model(params)._forward(torch.zeros(1, 3, size[1], size[0]))
     assert x.shape[-1] == target["keypoint_x_labels"].shape[-1]
     assert y.shape[-1] == target["keypoint_y_labels"].shape[-1]
+
+
+def test_dark_decoding_keeps_a_flat_heatmap_landmark_near_its_maximum():
+    """MMPose's DARK refinement shifts a maximum by any amount; on a flat, noisy heatmap that
+    throws the landmark off the image. The kit's codec equals MMPose's on a clean Gaussian
+    and keeps every landmark within a pixel of its heatmap maximum."""
+    import numpy as np
+    from mmpose.codecs import MSRAHeatmap
+
+    from cephalo.models.codecs import BoundedDarkHeatmap
+
+    settings = dict(input_size=(64, 64), heatmap_size=(16, 16), sigma=2.0, unbiased=True)
+    ours, theirs = BoundedDarkHeatmap(**settings), MSRAHeatmap(**settings)
+    clean = ours.encode(np.array([[[30.3, 21.7]]]), np.ones((1, 1)))["heatmaps"]
+    np.testing.assert_array_equal(ours.decode(clean)[0], theirs.decode(clean)[0])
+    np.testing.assert_allclose(ours.decode(clean)[0][0, 0], [30.3, 21.7], atol=0.5)
+
+    rng = np.random.default_rng(0)
+    worst = {"ours": 0.0, "theirs": 0.0}
+    for _ in range(200):
+        flat = rng.normal(0, 1e-3, (1, 16, 16)).astype(np.float32)
+        y, x = np.unravel_index(flat[0].argmax(), (16, 16))
+        for name, codec in (("ours", ours), ("theirs", theirs)):
+            shift = np.abs(codec.decode(flat)[0][0, 0] / 4 - [x, y]).max()  # heatmap pixels
+            worst[name] = max(worst[name], float(shift))
+    assert worst["ours"] <= 1.0 < worst["theirs"], worst

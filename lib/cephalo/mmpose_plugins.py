@@ -1,5 +1,6 @@
 """The kit's additions to MMPose, imported by every run's ``config.py`` (its
-``custom_imports``): the challenge metric, and the weights-only checkpoint loader.
+``custom_imports``): the challenge metric, the bounded DARK heatmap codec, and the
+weights-only checkpoint loader.
 
 Importing this module is all MMPose's own tools need to run a run's dumped config:
 ``tools/train.py config.py --resume``, ``tools/test.py config.py best_*.pth`` and
@@ -10,7 +11,8 @@ the kit's (and MMEngine's) checkpoints (see :mod:`cephalo.checkpoints`).
 
 from __future__ import annotations
 
-import cephalo.mm_metric  # noqa: F401  (registers CephalometricMetric)
+import cephalo.mm_metric
+import cephalo.models.codecs  # noqa: F401  (registers BoundedDarkHeatmap)
 from cephalo.checkpoints import use_safe_checkpoint_loader
 
 use_safe_checkpoint_loader()

@@ -26,6 +26,8 @@ def load_model(config: dict[str, Any], checkpoint: str | os.PathLike[str], devic
     from mmengine.config import Config
     from mmpose.apis import init_model
 
+    import cephalo.mmpose_plugins  # noqa: F401  (what a run's config imports: codec, metric)
+
     use_safe_checkpoint_loader()
     return init_model(Config(config), str(checkpoint), device=device)
 

@@ -89,7 +89,7 @@ def codec(params: TrainParams) -> dict[str, Any]:
             sigma=sigma_heatmap,
         )
     return dict(
-        type="MSRAHeatmap",
+        type="BoundedDarkHeatmap",  # MMPose's MSRAHeatmap, DARK kept within a pixel
         input_size=params.input_size,
         heatmap_size=heatmap_size(params),
         sigma=sigma_heatmap,
