@@ -503,3 +503,41 @@ def test_the_runner_reads_a_running_run_epoch_from_its_scalars(tmp_path):
     entries += [{"loss": 0.5, "epoch": 2, "step": 2}] * 200 + [{"MRE": 2.0, "step": 2}]
     (logs / "scalars.json").write_text("\n".join(json.dumps(e) for e in entries) + "\n")
     assert last_epoch(tmp_path) == 2
+
+
+@pytest.mark.slow
+def test_the_config_command_shows_what_a_run_trains_with(batch):
+    """`cephalo config` resolves a run's config without training it: byte for byte the
+    config.py the run dumped (runs that were not resumed)."""
+    compared = 0
+    for run in batch["experiment"].runs:
+        state = json.loads((run.run_dir / "run.json").read_text())
+        if run.variant == "broken" or "resumed_from_epoch" in state:
+            continue
+        fold = "full" if run.fold is None else str(run.fold)
+        shown = subprocess.run(
+            [*CEPHALO, "config", str(batch["spec"]), "--variant", run.variant, "--fold", fold],
+            capture_output=True,
+            text=True,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout == (run.run_dir / "config.py").read_text() + "\n"
+        compared += 1
+    assert compared
+
+
+def test_the_config_command_needs_no_dataset(tmp_path):
+    """A GPU recipe's config on a machine without the real release."""
+    from click.testing import CliRunner
+
+    from cephalo.cli import main
+
+    spec = EXPERIMENTS / "rtmpose-m-512.yaml"
+    out = tmp_path / "config.py"
+    result = CliRunner().invoke(main, ["config", str(spec), "--fold", "full", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "widen_factor=0.75" in text and "max_epochs=200" in text
+    assert "val_evaluator" not in text  # a full fit validates nothing
+    bad = CliRunner().invoke(main, ["config", str(spec), "--fold", "first"])
+    assert bad.exit_code == 2 and "a fold number or full" in bad.output

@@ -39,6 +39,7 @@ class LazyGroup(click.Group):
     lazy={
         "evaluate": "cephalo.evaluate:evaluate_command",
         "run": "cephalo.experiments.commands:run_command",
+        "config": "cephalo.experiments.commands:config_command",
         "leaderboard": "cephalo.experiments.commands:leaderboard_command",
         "tune": "cephalo.tuning.commands:tune_command",
         "dashboard": "cephalo.tuning.commands:dashboard_command",

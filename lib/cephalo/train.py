@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from cephalo.baselines import mean_shape
-from cephalo.data.cache import training_cache
+from cephalo.data.cache import cache_dir, training_cache
 from cephalo.data.prepared import PreparedImage, load_folds, load_images, read_manifest
 from cephalo.files import atomic_open
 from cephalo.metrics import per_landmark, radial_errors, summarize
@@ -64,6 +64,8 @@ RUNTIME_FORMATTING = False
 
 PARAMS = "params.json"
 CONFIG = "config.py"
+TRAIN_SUBSET = "data/train.json"
+VAL_SUBSET = "data/val.json"
 METRICS = "metrics.json"
 OOF = "predictions/oof.npz"
 TEST = "predictions/test.npz"
@@ -160,13 +162,10 @@ def run_fold(
         if params.training_cache
         else dataset_dir
     )
-    data = DataSpec(
-        image_dir=source / "images",
-        train_ann=write_subset(source, train_ids, run_dir / "data" / "train.json"),
-        val_ann=write_subset(source, val_ids, run_dir / "data" / "val.json") if val_ids else None,
-        landmark_names=names,
-    )
-    config = build_config(params, data, work_dir=run_dir / WORK_DIR)
+    write_subset(source, train_ids, run_dir / TRAIN_SUBSET)
+    if val_ids:
+        write_subset(source, val_ids, run_dir / VAL_SUBSET)
+    config = run_config(params, dataset_dir, fold, run_dir, names)
     resume_from = resume_point(run_dir) if _trained_with(run_dir, params) else None
     if resume_from is None:
         _clear_earlier_attempt(run_dir)
@@ -209,6 +208,28 @@ def run_fold(
         _predict(model, predict_pipeline, test_images, params).save(run_dir / TEST)
     _write_json(run_dir / METRICS, metrics)
     return metrics
+
+
+def run_config(
+    params: TrainParams,
+    dataset_dir: Path,
+    fold: int | None,
+    run_dir: Path,
+    landmark_names: Sequence[str],
+) -> dict[str, Any]:
+    """The MMEngine config a run of ``params`` on ``fold`` trains with, computed without
+    reading or writing a file: what :func:`run_fold` builds before it maps a pretrained
+    file, resumes, or adds a tuning trial's pruning hook."""
+    source = (
+        cache_dir(dataset_dir, cache_long_side(params)) if params.training_cache else dataset_dir
+    )
+    data = DataSpec(
+        image_dir=source / "images",
+        train_ann=run_dir / TRAIN_SUBSET,
+        val_ann=None if fold is None else run_dir / VAL_SUBSET,
+        landmark_names=tuple(landmark_names),
+    )
+    return build_config(params, data, work_dir=run_dir / WORK_DIR)
 
 
 def _trained_with(run_dir: Path, params: TrainParams) -> bool:

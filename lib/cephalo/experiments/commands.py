@@ -78,6 +78,64 @@ def run_command(
         raise click.ClickException(f"failed: {', '.join(failed)} (re-run to retry them)")
 
 
+@click.command("config")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--variant", help="The variant (default: the spec's only one).")
+@click.option("--fold", default="0", show_default=True, help="A fold number, or full.")
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Write the config here instead of printing it."
+)
+def config_command(spec: str, variant: str | None, fold: str, out: str | None) -> None:
+    """Print the fully resolved MMEngine config of one run of the experiment SPEC without
+    training it (MMEngine's print_config for a kit run): what its config.py will hold, before
+    a pretrained file is mapped onto the backbone. Needs no prepared dataset."""
+    from cephalo.experiments.spec import FULL, read_spec, variant_params
+
+    path = Path(spec).resolve()
+    try:
+        parsed = read_spec(path)
+        variants = variant_params(parsed, path)
+    except SpecError as error:
+        raise click.ClickException(str(error)) from None
+    if variant is None and len(variants) > 1:
+        raise click.UsageError(f"--variant: one of {', '.join(variants)}")
+    name = variant or next(iter(variants))
+    if name not in variants:
+        raise click.UsageError(f"--variant: no {name!r} in {path.name} ({', '.join(variants)})")
+    if fold != FULL and not fold.isdigit():
+        raise click.UsageError(f"--fold: a fold number or {FULL}, not {fold!r}")
+    text = resolved_config_text(path, parsed.dataset, name, variants[name], fold)
+    if out is None:
+        click.echo(text)
+        return
+    Path(out).write_text(text)
+    click.echo(f"wrote {out}")
+
+
+def resolved_config_text(
+    spec_path: Path, dataset: Path | None, variant: str, params: dict, fold: str
+) -> str:
+    """The config text of run ``variant``/``fold`` of a spec, as :func:`cephalo.train.run_fold`
+    would dump it (the landmark names of the dataset when it is prepared, else the 38)."""
+    from mmengine.config import Config
+
+    from cephalo.data.default import SYNTHETIC
+    from cephalo.data.prepared import read_manifest
+    from cephalo.experiments.spec import FULL, experiment_root
+    from cephalo.landmarks import LANDMARK_NAMES
+    from cephalo.models.params import parse_params
+    from cephalo.train import run_config
+
+    dataset = dataset or SYNTHETIC / "prepared"
+    manifest = read_manifest(dataset)
+    names = manifest["landmarks"] if manifest else LANDMARK_NAMES
+    run_name = f"{variant}/{FULL if fold == FULL else f'fold{fold}'}"
+    run_dir = experiment_root(spec_path) / "runs" / run_name
+    fold_number = None if fold == FULL else int(fold)
+    config = run_config(parse_params(params), dataset, fold_number, run_dir, names)
+    return Config(config).pretty_text
+
+
 @click.command("leaderboard")
 @click.argument("experiments", nargs=-1)
 @click.option("--metric", type=click.Choice(list(SELECTION_RULES)), default=MRE, show_default=True)
