@@ -28,6 +28,7 @@ from cephalo.metrics import LEADERBOARD, MRE
 from cephalo.notebooks import execute
 from cephalo.paths import EXPERIMENTS
 from cephalo.work_dir import scalar_logs
+from processes import alive, descendants
 
 CEPHALO = [sys.executable, "-m", "cephalo.cli"]
 TINY = dict(input_size=[64, 64], epochs=2, batch_size=4, num_workers=0, lr=5e-3, device="cpu")
@@ -198,31 +199,6 @@ def _wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every live process under ``pid`` (workers, their kernels, the kernels' children)."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier}
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.fixture(scope="module")
 def batch(dataset, tmp_path_factory: pytest.TempPathFactory):
     """A 2-variant x 2-fold spec plus a broken variant, run by `cephalo run --workers 2`:
@@ -253,12 +229,12 @@ def batch(dataset, tmp_path_factory: pytest.TempPathFactory):
         timeout=600,
         what="a first completed run",
     )
-    left_behind = _descendants(first.pid)  # workers and their kernels
+    left_behind = descendants(first.pid)  # workers and their kernels
     first.send_signal(signal.SIGKILL)
     first.wait()
     killed_at = {r.name: run_status(r) for r in experiment.runs}
     _wait_for(
-        lambda: not any(_alive(pid) for pid in left_behind),
+        lambda: not any(alive(pid) for pid in left_behind),
         timeout=60,
         what="the workers and kernels of the killed runner to stop",
     )
@@ -468,8 +444,11 @@ def test_a_run_killed_after_a_checkpoint_resumes_from_it(dataset, tmp_path):
     pointer = run.run_dir / "train" / "last_checkpoint"
     _wait_for(lambda: pointer.is_file() or first.poll() is not None, 600, "a first checkpoint")
     worker = json.loads((run.run_dir / "run.json").read_text())["pid"]
+    kernel = descendants(worker)
     os.kill(worker, signal.SIGKILL)
     assert first.wait(timeout=120) == 1  # the runner records the dead worker and fails
+    # the orphaned kernel notices its parent is gone within a second or so
+    _wait_for(lambda: not any(alive(pid) for pid in kernel), 60, "the orphaned kernel to stop")
     killed = json.loads((run.run_dir / "run.json").read_text())
     assert killed["status"] == "failed" and "signal 9" in killed["error"]
     epoch = int(Path(pointer.read_text().strip()).stem.removeprefix("epoch_"))

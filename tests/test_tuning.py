@@ -28,6 +28,7 @@ from cephalo.tuning.report import load_study
 from cephalo.tuning.spec import read_tune_spec
 from cephalo.tuning.storage import StorageError, open_storage
 from cephalo.tuning.study import suggest
+from processes import alive, descendants
 
 CEPHALO = [sys.executable, "-m", "cephalo.cli"]
 TINY = dict(model="rtmpose-tiny", epochs=2, batch_size=4, num_workers=0, lr=5e-3, device="cpu")
@@ -355,8 +356,13 @@ def test_a_worker_killed_mid_trial_leaves_no_trial_running(dataset, tmp_path):
     while not (lost / "train" / "last_checkpoint").is_file():
         assert time.monotonic() < deadline and worker.poll() is None, "no checkpoint was saved"
         time.sleep(0.2)
+    kernel = descendants(worker.pid)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
+    deadline = time.monotonic() + 60  # the orphaned kernel stops within a second or so
+    while any(alive(pid) for pid in kernel):
+        assert time.monotonic() < deadline, "the killed worker's kernel kept running"
+        time.sleep(0.2)
     assert load_study(storage, "killed").trials[0].state == State.RUNNING
     epoch = int(Path((lost / "train" / "last_checkpoint").read_text()).stem.split("_")[1])
     assert epoch < 12, "the trial finished before it could be killed"
