@@ -48,11 +48,16 @@ def fuse_fixed(coords: np.ndarray, method: str, confidence: np.ndarray | None = 
     raise ValueError(f"unknown fusion {method!r}; choose from {', '.join(METHODS)}")
 
 
+def per_landmark(weights: np.ndarray, n_landmarks: int) -> np.ndarray:
+    """(M, K) weights: as they are, or (M,) weights (the same for all landmarks) repeated."""
+    if weights.ndim == 1:
+        return np.repeat(weights[:, None], n_landmarks, axis=1)
+    return weights
+
+
 def apply_weights(coords: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted sum over members: ``weights`` (M, K) per landmark or (M,) for all."""
-    if weights.ndim == 1:
-        weights = np.repeat(weights[:, None], coords.shape[2], axis=1)
-    return np.einsum("mnkc,mk->nkc", coords, weights)
+    return np.einsum("mnkc,mk->nkc", coords, per_landmark(weights, coords.shape[2]))
 
 
 SHRINKAGE_GRID = (0.0, 0.1, 1.0, 10.0, np.inf)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from cephalo.data.prepared import load_images
 from cephalo.ensemble.build import OOF_FILE, scores_table
+from cephalo.ensemble.fusion import per_landmark
 from cephalo.landmarks import ANATOMY, LANDMARK_NAMES, landmark_labels
 from cephalo.metrics import MRE, radial_errors
 from cephalo.submission import MANIFEST
@@ -120,11 +121,9 @@ def fusion_weights(result: EnsembleResult) -> plt.Figure:
     fusion's are the same for every landmark)."""
     if result.manifest["weights"] is None:
         raise ValueError(f"the fusion {result.manifest['fusion']!r} has no weights")
-    weights = np.asarray(result.manifest["weights"], dtype=float)
-    members = [m["name"] for m in result.manifest["members"]]
     n_landmarks = result.oof["truth"].shape[1]
-    if weights.ndim == 1:
-        weights = np.repeat(weights[:, None], n_landmarks, axis=1)
+    weights = per_landmark(np.asarray(result.manifest["weights"], dtype=float), n_landmarks)
+    members = [m["name"] for m in result.manifest["members"]]
     figure, axis = plt.subplots(figsize=(12, 1.5 + 0.35 * len(members)))
     image = axis.imshow(weights, vmin=0, vmax=1, cmap="viridis", aspect="auto")
     axis.set_yticks(np.arange(len(members)), members, fontsize=8)
@@ -147,10 +146,10 @@ def error_map(result: EnsembleResult, circle_mm: float = 2.0) -> plt.Figure:
     spacing = oof["spacing"][:, None, None]
     offsets = (oof["fused"] - oof["truth"]) * spacing  # (N, K, 2) mm
     places = (oof["truth"] * spacing).mean(axis=0)  # the mean shape, in mm
-    typical = max(float(np.percentile(np.linalg.norm(offsets, axis=-1), 90)), circle_mm)
+    lengths = np.linalg.norm(offsets, axis=-1, keepdims=True)  # the radial errors
+    typical = max(float(np.percentile(lengths, 90)), circle_mm)
     zoom = 0.04 * np.ptp(places, axis=0).max() / typical  # 90 % of errors within 4 % of the skull
     reach = 2 * typical  # farther errors are drawn at this distance, in their direction
-    lengths = np.linalg.norm(offsets, axis=-1, keepdims=True)
     shown = offsets * np.minimum(1.0, reach / np.maximum(lengths, 1e-9))
     figure, axis = plt.subplots(figsize=(10, 10))
     for k, place in enumerate(places):

@@ -121,7 +121,7 @@ def resolved_config_text(
 
     from cephalo.data.default import SYNTHETIC
     from cephalo.data.prepared import read_manifest
-    from cephalo.experiments.spec import FULL, experiment_root
+    from cephalo.experiments.spec import FULL, run_folder, run_name
     from cephalo.landmarks import LANDMARK_NAMES
     from cephalo.models.params import parse_params
     from cephalo.train import run_config
@@ -129,8 +129,7 @@ def resolved_config_text(
     dataset = dataset or SYNTHETIC / "prepared"
     manifest = read_manifest(dataset)
     names = manifest["landmarks"] if manifest else LANDMARK_NAMES
-    run_name = f"{variant}/{FULL if fold == FULL else f'fold{fold}'}"
-    run_dir = experiment_root(spec_path) / "runs" / run_name
+    run_dir = run_folder(spec_path, run_name(variant, fold))
     fold_number = None if fold == FULL else int(fold)
     config = run_config(parse_params(params), dataset, fold_number, run_dir, names)
     return Config(config).pretty_text

@@ -113,6 +113,16 @@ def experiment_root(spec_path: Path) -> Path:
     return spec_path.parent / spec_path.stem
 
 
+def run_name(variant: str, fold: int | str) -> str:
+    """``<variant>/fold<k>``, or ``<variant>/full`` for a full fit."""
+    return f"{variant}/{FULL if fold == FULL else f'fold{fold}'}"
+
+
+def run_folder(spec_path: Path, name: str) -> Path:
+    """Where the run ``name`` of the experiment ``spec_path`` writes."""
+    return experiment_root(spec_path) / "runs" / name
+
+
 def registry_path(spec_path: Path) -> Path:
     """The results registry of every spec in a folder: ``<folder>/registry.db``."""
     return spec_path.parent / "registry.db"
@@ -178,8 +188,8 @@ def load_experiment(path: str | os.PathLike[str]) -> Experiment:
     runs = []
     for variant, params in variants.items():
         for fold in folds:
-            run_name = f"{variant}/{FULL if fold == FULL else f'fold{fold}'}"
-            run_dir = experiment_root(path) / "runs" / run_name
+            name = run_name(variant, fold)
+            run_dir = run_folder(path, name)
             parameters = dict(
                 dataset_dir=str(dataset),
                 fold=None if fold == FULL else fold,
@@ -196,7 +206,7 @@ def load_experiment(path: str | os.PathLike[str]) -> Experiment:
             runs.append(
                 Run(
                     experiment=path.stem,
-                    name=run_name,
+                    name=name,
                     variant=variant,
                     fold=parameters["fold"],
                     notebook=spec.notebook,

@@ -132,16 +132,15 @@ def read_tune_spec(path: str | os.PathLike[str]) -> TuneSpec:
             if name in spec.params:
                 raise ValueError(f"search: {name!r} is also fixed in params; keep one")
         for corner in (0, -1):
-            trial_params(spec, {n: _corner(d, corner) for n, d in spec.search.items()})
+            trial = trial_params(spec, {n: _corner(d, corner) for n, d in spec.search.items()})
+            try:
+                exported_params(spec, trial)
+            except ValueError as error:
+                raise ValueError(f"export: {error}") from None
         for fixed in spec.enqueue:
             unknown = set(fixed) - set(spec.search)
             if unknown:
                 raise ValueError(f"enqueue: {sorted(unknown)} are not searched")
-        corner = {n: _corner(d, 0) for n, d in spec.search.items()}
-        try:
-            exported_params(spec, trial_params(spec, corner))
-        except ValueError as error:
-            raise ValueError(f"export: {error}") from None
     except ValueError as error:
         raise SpecError(f"{path}: {error}") from None
     return spec

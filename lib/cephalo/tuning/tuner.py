@@ -123,7 +123,7 @@ class _Objective:
         self, spec: TuneSpec, spec_path: Path, study_name: str, url: str, dataset: Path
     ) -> None:
         self.spec, self.spec_path, self.study_name = spec, spec_path, study_name
-        self.url, self.dataset = url, dataset
+        self.url, self.dataset = masked(url), dataset  # trials never see a password
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr("host", socket.gethostname())
@@ -154,7 +154,7 @@ class _Objective:
     def _run(
         self, trial: optuna.Trial, params: dict[str, Any], fold: int, step_offset: int
     ) -> dict[str, Any]:
-        variant = f"trial-{trial.number:04d}"
+        variant = _variant(trial.number)
         run_dir = self._run_dir(trial.number, fold)
         lost = _lost_attempt(trial)
         if lost is not None:  # a retry of a trial whose worker died: its run resumes here
@@ -171,7 +171,7 @@ class _Objective:
                 run_dir=str(run_dir),
                 params=params,
                 trial=dict(
-                    storage=masked(self.url),  # no password in any file
+                    storage=self.url,
                     study=self.study_name,
                     trial_id=trial._trial_id,
                     metric=self.spec.objective,
@@ -186,7 +186,12 @@ class _Objective:
         return read_state(run_dir)
 
     def _run_dir(self, number: int, fold: int) -> Path:
-        return experiment_root(self.spec_path) / "trials" / f"trial-{number:04d}" / f"fold{fold}"
+        return experiment_root(self.spec_path) / "trials" / _variant(number) / f"fold{fold}"
+
+
+def _variant(number: int) -> str:
+    """A trial's runs' variant name (and folder)."""
+    return f"trial-{number:04d}"
 
 
 def _lost_attempt(trial: optuna.Trial) -> int | None:
