@@ -80,3 +80,51 @@ def test_a_file_that_is_no_checkpoint_is_named(tmp_path):
     path.write_text("this is not a checkpoint")
     with pytest.raises(pickle.UnpicklingError, match=r"notes\.pth is not a checkpoint"):
         load_checkpoint_file(path)
+
+
+class _Killed(Exception):
+    """Stands for the process dying while ``torch.save`` writes a checkpoint."""
+
+
+def test_a_save_cut_short_leaves_a_checkpoint_to_resume_from(tmp_path):
+    """MMEngine's CheckpointHook removes the checkpoints beyond ``max_keep_ckpts`` before it
+    writes the next one, and moves ``last_checkpoint`` only after: the hook the kit configures
+    keeps the one the pointer names while a save is under way."""
+    from types import SimpleNamespace
+
+    from mmengine.logging import MessageHub
+    from mmengine.registry import HOOKS
+
+    from cephalo.models.config import hooks
+    from cephalo.models.params import TrainParams
+    from cephalo.work_dir import WORK_DIR, resume_point
+
+    work_dir = tmp_path / WORK_DIR
+    work_dir.mkdir()
+    fails = {"epoch": None}
+
+    def save_checkpoint(out_dir, filename, *args, **kwargs):
+        path = work_dir / filename
+        path.write_bytes(b"partial" if fails["epoch"] == filename else b"complete")
+        if fails["epoch"] == filename:
+            raise _Killed
+
+    runner = SimpleNamespace(
+        work_dir=str(work_dir),
+        message_hub=MessageHub.get_instance("checkpoint-save-test"),
+        save_checkpoint=save_checkpoint,
+        logger=SimpleNamespace(info=lambda *a: None),
+        meta=None,
+    )
+    default, _ = hooks(TrainParams(epochs=5, val_interval=1), validating=False)
+    hook = HOOKS.build(default["checkpoint"])
+    hook.before_train(runner)
+    for epoch in (1, 2, 3):
+        hook._save_checkpoint_with_step(runner, epoch, meta={})
+    fails["epoch"] = "epoch_4.pth"
+    with pytest.raises(_Killed):
+        hook._save_checkpoint_with_step(runner, 4, meta={})
+
+    resumed = resume_point(tmp_path)
+    assert resumed is not None and resumed.name == "epoch_3.pth"
+    assert resumed.read_bytes() == b"complete"

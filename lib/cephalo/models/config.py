@@ -303,7 +303,10 @@ def param_schedulers(params: TrainParams) -> list[dict[str, Any]]:
 def hooks(params: TrainParams, validating: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(default hooks, custom hooks): the best checkpoint by the chosen metric, early stop."""
     rule = SELECTION_RULES[params.select_by]
-    checkpoint = dict(type="CheckpointHook", interval=params.val_interval, max_keep_ckpts=1)
+    # MMEngine removes the checkpoints beyond ``max_keep_ckpts`` before it writes the next
+    # one and moves ``last_checkpoint`` only after: keeping two keeps the one the pointer
+    # names while a save is under way, for a run killed then to resume from.
+    checkpoint = dict(type="CheckpointHook", interval=params.val_interval, max_keep_ckpts=2)
     if validating:
         checkpoint.update(save_best=params.select_by, rule=rule)
     default = dict(
