@@ -12,6 +12,7 @@ from cephalo.ensemble import fusion
 from cephalo.errors import DataError
 from cephalo.landmarks import NUM_LANDMARKS
 from cephalo.metrics import radial_errors
+from cephalo.predictions import Predictions
 from cephalo.submission import challenge_json, validate, write_submission
 from cephalo.tta import IDENTITY, View, parse_view
 
@@ -257,3 +258,58 @@ def test_ensemble_spec_errors(tmp_path):
     spec.write_text(json.dumps(dict(memebers=[])))
     with pytest.raises(SpecError, match="did you mean 'members'"):
         read_ensemble_spec(spec)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(model="rtmpose-m", input_size=(512, 512)),  # the organisers' SimCC
+        dict(model="rtmpose-t", input_size=(256, 192), simcc_split_ratio=2.4),
+        dict(model="hrnet-w48", input_size=(512, 512), sigma=4.0, dark=False),  # organisers'
+        dict(model="hrnet-w48", input_size=(256, 256), heatmap_stride=1, sigma=1.5),  # winner's
+        dict(model="hrnet-w32", input_size=(256, 192)),  # MSRA with DARK at stride 4
+        dict(model="hrnet-w32", input_size=(256, 192), codec="udp"),
+    ],
+    ids=["simcc-organiser", "simcc-2.4", "msra-organiser", "dark-stride1", "dark", "udp"],
+)
+def test_a_member_fused_with_itself_decodes_to_its_own_keypoints(params):
+    """Each codec's outputs, as MMPose's own codec encodes them, fused alone: the fusion's
+    grid must put every bin where that codec's decoder does."""
+    from mmpose.registry import KEYPOINT_CODECS
+
+    import cephalo.mmpose_plugins  # noqa: F401  (BoundedDarkHeatmap)
+    from cephalo.ensemble.distribution import fuse_distributions
+    from cephalo.models import config as cfg
+    from cephalo.models.params import parse_params
+
+    resolved = parse_params(params)
+    codec = KEYPOINT_CODECS.build(cfg.codec(resolved))
+    width, height = resolved.input_size
+    rng = np.random.default_rng(0)
+    points = rng.uniform([0.1 * width, 0.1 * height], [0.9 * width, 0.9 * height], (1, 5, 2))
+    encoded = codec.encode(points, np.ones((1, 5)))
+    if resolved.family == "rtmpose":
+        x, y = encoded["keypoint_x_labels"], encoded["keypoint_y_labels"]  # (1, K, bins)
+        decoded, _ = codec.decode(x, y)
+        raw = dict(simcc_x=x, simcc_y=y)
+    else:
+        decoded, _ = codec.decode(encoded["heatmaps"])
+        key = "udp_heatmaps" if cfg.uses_udp(resolved) else "heatmaps"
+        raw = {key: encoded["heatmaps"][None]}
+    # an image twice the input's size, framed exactly by the crop
+    centre, scale = np.array([[width, height]], float), np.array([[2 * width, 2 * height]], float)
+    in_image = decoded / [width, height] * scale[:, None] + centre[:, None] - scale[:, None] / 2
+    member = Predictions(
+        image_id=np.array([1]),
+        coords=in_image,
+        confidence=np.ones((1, 5)),
+        spacing=np.array([0.1]),
+        image_size=np.array([[2 * width, 2 * height]]),
+        input_center=centre,
+        input_scale=scale,
+        input_size=np.array([width, height]),
+        raw=raw,
+    )
+    fused = fuse_distributions([(member, IDENTITY)])
+    # within a tenth of an input pixel (two image pixels here), as float16 allows
+    np.testing.assert_allclose(fused, in_image, atol=0.2)

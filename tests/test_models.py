@@ -24,6 +24,8 @@ def build_model(params: TrainParams, n_landmarks: int = 10):
     from mmpose.registry import MODELS
     from mmpose.utils import register_all_modules
 
+    import cephalo.mmpose_plugins  # noqa: F401  (what a run's config imports: the codecs)
+
     register_all_modules()
     return MODELS.build(cfg.model(params, n_landmarks)).eval()
 
@@ -230,3 +232,68 @@ def test_dark_decoding_keeps_a_flat_heatmap_landmark_near_its_maximum():
             shift = np.abs(codec.decode(flat)[0][0, 0] / 4 - [x, y]).max()  # heatmap pixels
             worst[name] = max(worst[name], float(shift))
     assert worst["ours"] <= 1.0 < worst["theirs"], worst
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        dict(model="rtmpose-tiny", input_size=(128, 96)),
+        dict(model="hrnet-tiny", input_size=(128, 96)),
+        dict(model="hrnet-tiny", input_size=(128, 96), heatmap_stride=1, dark=False),
+        dict(model="hrnet-tiny", input_size=(128, 96), codec="udp"),
+    ],
+    ids=["simcc", "msra-dark", "msra-stride1", "udp"],
+)
+def test_a_flipped_image_trains_on_the_targets_of_its_mirror(values):
+    """The kit's flip path: an image flipped by the train pipeline's RandomFlip gives the
+    very input and targets that the mirrored image with mirrored landmarks (x -> w - 1 - x,
+    the pixel-centre convention of the prepared annotations) gives unflipped."""
+    import numpy as np
+    from mmcv.transforms import Compose
+    from mmpose.utils import register_all_modules
+
+    import cephalo.mmpose_plugins  # noqa: F401  (BoundedDarkHeatmap)
+
+    register_all_modules()
+    params = parse_params(dict(values, flip=True, augmentation=0))
+    train, _ = cfg.pipelines(params)
+    flipping = [dict(t, prob=1.0) if t["type"] == "RandomFlip" else t for t in train]
+    plain = [t for t in train if t["type"] != "RandomFlip"]
+    rng = np.random.default_rng(1)
+    height, width, k = 150, 200, 6
+    image = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    points = rng.uniform([5, 5], [width - 6, height - 6], (1, k, 2)).astype(np.float32)
+
+    def sample(pixels, keypoints, pipeline):
+        info = dict(
+            img=pixels,
+            img_shape=pixels.shape[:2],
+            ori_shape=pixels.shape[:2],
+            bbox=np.array([[0, 0, width - 1, height - 1]], np.float32),
+            bbox_score=np.ones(1, np.float32),
+            keypoints=keypoints.copy(),
+            keypoints_visible=np.ones((1, k), np.float32),
+            flip_indices=list(range(k)),
+            id=0,
+            img_id=0,
+        )
+        return Compose(pipeline[1:])(info)  # after LoadImage: the pixels are given
+
+    flipped = sample(image, points, flipping)
+    mirrored_points = points.copy()
+    mirrored_points[..., 0] = width - 1 - points[..., 0]
+    mirrored = sample(np.ascontiguousarray(image[:, ::-1]), mirrored_points, plain)
+    assert flipped["data_samples"].metainfo["flip"] is True
+    np.testing.assert_array_equal(flipped["inputs"].numpy(), mirrored["inputs"].numpy())
+
+    def targets(packed) -> dict:
+        labels = packed["data_samples"].gt_instance_labels
+        found = {name: labels.get(name) for name in ("keypoint_x_labels", "keypoint_y_labels")}
+        if "gt_fields" in packed["data_samples"]:
+            found["heatmaps"] = packed["data_samples"].gt_fields.heatmaps
+        return {name: np.asarray(value) for name, value in found.items() if value is not None}
+
+    ours, theirs = targets(flipped), targets(mirrored)
+    assert ours and ours.keys() == theirs.keys()
+    for name, value in ours.items():
+        np.testing.assert_allclose(value, theirs[name], atol=1e-5, err_msg=name)

@@ -44,8 +44,10 @@ def predict_images(
     images: Iterable[tuple[int, np.ndarray, float]],
     batch_size: int = 8,
     save_raw: bool = False,
+    amp: bool = False,
 ) -> Predictions:
-    """Predict ``(image_id, BGR image, spacing)`` items in batches.
+    """Predict ``(image_id, BGR image, spacing)`` items in batches; ``amp``: the forward pass
+    under CUDA autocast (a model trained with mixed precision, on a GPU).
 
     The bbox is the whole image, as MMPose's COCO loader makes it from the prepared
     annotations (x1, y1, x2, y2 = 0, 0, w - 1, h - 1), so prediction sees exactly the crops
@@ -70,6 +72,7 @@ def predict_images(
     }
     raw: dict[str, list[np.ndarray]] = {}
     input_size = None
+    udp = type(model.head.decoder).__name__ == "UDPHeatmap"
     model.eval()
     for batch in _batches(images, batch_size):
         inputs = []
@@ -84,7 +87,7 @@ def predict_images(
                 **model.dataset_meta,
             )
             inputs.append(transform(info))
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cuda", enabled=amp):
             samples = model.test_step(pseudo_collate(inputs))
         for (image_id, image, spacing), sample in zip(batch, samples, strict=True):
             instances = sample.pred_instances
@@ -97,7 +100,7 @@ def predict_images(
             columns["input_scale"].append(sample.metainfo["input_scale"])
             input_size = sample.metainfo["input_size"]
             if save_raw:
-                for key, value in raw_outputs(sample).items():
+                for key, value in raw_outputs(sample, udp).items():
                     raw.setdefault(key, []).append(value)
     if not columns["image_id"]:
         raise ValueError("no images to predict")
@@ -133,8 +136,9 @@ def stack_images(
         yield k + 1, bgr, spacing.get(k + 1, float("nan"))
 
 
-def raw_outputs(sample: Any) -> dict[str, np.ndarray]:
-    """SimCC vectors or heatmaps of one sample, whichever its head produced."""
+def raw_outputs(sample: Any, udp: bool = False) -> dict[str, np.ndarray]:
+    """SimCC vectors or heatmaps of one sample, whichever its head produced; ``udp``: the
+    heatmaps are UDP-coded (kept as ``udp_heatmaps``, whose grid differs)."""
     instances = sample.pred_instances
     if "keypoint_x_labels" in instances:
         return dict(
@@ -142,4 +146,5 @@ def raw_outputs(sample: Any) -> dict[str, np.ndarray]:
             simcc_y=np.asarray(instances.keypoint_y_labels[0]),
         )
     heatmaps = sample.pred_fields.heatmaps
-    return dict(heatmaps=heatmaps.cpu().numpy() if torch.is_tensor(heatmaps) else heatmaps)
+    heatmaps = heatmaps.cpu().numpy() if torch.is_tensor(heatmaps) else heatmaps
+    return {"udp_heatmaps" if udp else "heatmaps": heatmaps}

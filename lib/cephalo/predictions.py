@@ -18,8 +18,9 @@ key                shape, dtype    meaning
 
 With raw outputs kept (``save_raw``), also, in float16:
 ``simcc_x`` (N, K, Wx) and ``simcc_y`` (N, K, Wy) for SimCC heads (bins = input pixels x split
-ratio), or ``heatmaps`` (N, K, h, w) for heatmap heads. They live in the input crop's frame:
-with ``input_center`` / ``input_scale`` they map back to the original image.
+ratio), or ``heatmaps`` (N, K, h, w) for heatmap heads (``udp_heatmaps`` for UDP-coded ones,
+whose grid spans the crop's pixel centres). They live in the input crop's frame: with
+``input_center`` / ``input_scale`` they map back to the original image.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class Predictions:
         return path
 
 
-RAW_KEYS = ("simcc_x", "simcc_y", "heatmaps")
+RAW_KEYS = ("simcc_x", "simcc_y", "heatmaps", "udp_heatmaps")
 
 
 def load_predictions(path: str | os.PathLike[str]) -> Predictions:

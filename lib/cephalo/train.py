@@ -32,6 +32,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,9 @@ from cephalo.models.config import (
     build_config,
     cache_long_side,
     inference_device,
+    missing_log_packages,
     pipelines,
+    uses_amp,
 )
 from cephalo.models.params import TrainParams, parse_params
 from cephalo.models.pretrained import with_pretrained
@@ -153,6 +156,12 @@ def run_fold(
 
     params = params if isinstance(params, TrainParams) else parse_params(params)
     use_device(params)
+    missing = missing_log_packages(params)
+    if missing:
+        raise ValueError(
+            f"log_to needs {', '.join(missing)}, which is not installed: "
+            f"pip install {' '.join(missing)} (or remove it from log_to)"
+        )
     dataset_dir, run_dir = Path(dataset_dir), Path(run_dir)
     names = tuple(read_manifest(dataset_dir)["landmarks"])
     train_ids, val_ids = fold_split(dataset_dir, fold)
@@ -272,6 +281,15 @@ def train(run_dir: Path, config: dict[str, Any], processes: int) -> None:
     for module in config["custom_imports"]["imports"]:  # what registers the metric and hooks
         importlib.import_module(module)  # (a dict config skips custom_imports; fromfile doesn't)
     use_safe_checkpoint_loader()
+    # MMEngine keeps its logger and visualizer by name for the life of the process (named by
+    # the second and "visualizer"): a second run in one process (a notebook, a test) would
+    # log into the first run's files. Each run here gets its own.
+    unique = uuid.uuid4().hex[:8]
+    config = dict(
+        config,
+        experiment_name=f"{run_dir.name}-{unique}",
+        visualizer=dict(config["visualizer"], name=f"visualizer-{unique}"),
+    )
     Runner.from_cfg(Config(config, format_python_code=RUNTIME_FORMATTING)).train()
 
 
@@ -281,7 +299,12 @@ def _predict(
     from cephalo.predict import predict_images
 
     return predict_images(
-        model, pipeline, images, batch_size=params.batch_size, save_raw=params.save_raw
+        model,
+        pipeline,
+        images,
+        batch_size=params.batch_size,
+        save_raw=params.save_raw,
+        amp=uses_amp(params),
     )
 
 

@@ -7,10 +7,13 @@ or columns). Members may differ in family, input size, split ratio, heatmap stri
 view: every bin's position is mapped to original-image pixels (through the view's
 axis-aligned inverse and the input crop, as MMPose maps keypoints back), and each marginal
 is resampled linearly onto a common grid: that of the first member's input frame. The fused
-marginals are decoded by their argmax refined with a parabola through its neighbours.
+marginals are decoded by their argmax refined with a parabola through the logarithms of it and
+its neighbours.
 
-Heatmap positions follow the MSRA codec (pixel j sits at j * input / heatmap input pixels);
-UDP-coded members are not supported here.
+Bin positions follow each codec's decoding: SimCC bin and MSRA heatmap pixel j sit at
+j * input / bins input pixels; a UDP heatmap (raw key ``udp_heatmaps``) spans the crop's
+pixel centres, so its pixel j sits at j * input / (bins - 1), as MMPose's UDP decoder and its
+mapping back to the image put it.
 """
 
 from __future__ import annotations
@@ -27,15 +30,27 @@ def marginals(pred: Predictions) -> tuple[np.ndarray, np.ndarray]:
     """(N, K, Bx), (N, K, By) probability vectors along x and y of a member's raw outputs."""
     if "simcc_x" in pred.raw:
         return _softmax(pred.raw["simcc_x"]), _softmax(pred.raw["simcc_y"])
-    if "heatmaps" in pred.raw:
-        heatmaps = np.clip(pred.raw["heatmaps"].astype(np.float64), 0, None)
-        return _normalised(heatmaps.sum(axis=2)), _normalised(heatmaps.sum(axis=3))
+    for key in HEATMAP_KEYS:
+        if key in pred.raw:
+            heatmaps = np.clip(pred.raw[key].astype(np.float64), 0, None)
+            return _normalised(heatmaps.sum(axis=2)), _normalised(heatmaps.sum(axis=3))
     raise ValueError("distribution fusion needs raw outputs (predictions made with save_raw)")
+
+
+HEATMAP_KEYS = ("heatmaps", "udp_heatmaps")
+
+
+def bin_spacing(pred: Predictions, axis: int, bins: int) -> float:
+    """Input pixels from one bin to the next along ``axis``: 1 / split ratio for SimCC, the
+    stride for MSRA heatmaps, a little more than the stride for UDP heatmaps."""
+    if "udp_heatmaps" in pred.raw:
+        return pred.input_size[axis] / (bins - 1)
+    return pred.input_size[axis] / bins
 
 
 def positions(pred: Predictions, view: View, axis: int, bins: int) -> np.ndarray:
     """(N, bins) original-image pixel of each bin along ``axis`` (0: x, 1: y)."""
-    per_input_px = pred.input_size[axis] / bins  # SimCC: 1 / ratio; heatmaps: the stride
+    per_input_px = bin_spacing(pred, axis, bins)
     scale = pred.input_scale[:, axis : axis + 1]
     centre = pred.input_center[:, axis : axis + 1]
     in_view = np.arange(bins) * per_input_px * scale / pred.input_size[axis] + centre - scale / 2
@@ -81,11 +96,13 @@ def fuse_distributions(
 
 def decode(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """(N, K) positions of the maxima of ``values`` (N, K, G) on ``grid`` (N, G), refined
-    by the vertex of the parabola through the maximum and its neighbours."""
+    by the vertex of the parabola through the logarithms of the maximum and its neighbours
+    (exact for a Gaussian profile, which a heatmap's marginal is)."""
     best = values.argmax(axis=2)
     inner = np.clip(best, 1, values.shape[2] - 2)
+    logs = np.log(np.clip(values, 1e-300, None))
     left, centre, right = (
-        np.take_along_axis(values, (inner + d)[..., None], axis=2)[..., 0] for d in (-1, 0, 1)
+        np.take_along_axis(logs, (inner + d)[..., None], axis=2)[..., 0] for d in (-1, 0, 1)
     )
     curvature = left - 2 * centre + right
     shift = np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, 1), 0)

@@ -108,6 +108,7 @@ class Predictor:
     ) -> Predictions:
         """Predictions of the images under ``view``, coordinates mapped back to the
         original images (raw outputs, when kept, stay in the view's frame)."""
+        from cephalo.models.config import uses_amp
         from cephalo.predict import predict_images
 
         sizes = {}
@@ -118,7 +119,12 @@ class Predictor:
                 yield image_id, view.apply(image), spacing
 
         result = predict_images(
-            self.model, self.pipeline, viewed(), self.params.batch_size, save_raw=save_raw
+            self.model,
+            self.pipeline,
+            viewed(),
+            self.params.batch_size,
+            save_raw=save_raw,
+            amp=uses_amp(self.params),
         )
         for i, image_id in enumerate(result.image_id):
             width, height = sizes[int(image_id)]

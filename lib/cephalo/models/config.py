@@ -18,7 +18,7 @@ from typing import Any
 
 from cephalo.errors import DeviceError
 from cephalo.landmarks import mmpose_metainfo
-from cephalo.models.params import DEFAULT_SIGMA, SELECTION_RULES, TrainParams
+from cephalo.models.params import DEFAULT_SIGMA, SELECTION_RULES, TrainParams, stage2_params
 from cephalo.models.zoo import HRNetVariant, RTMPoseVariant, get_variant
 
 BBOX_PADDING = 1.0
@@ -88,6 +88,13 @@ def codec(params: TrainParams) -> dict[str, Any]:
             heatmap_size=heatmap_size(params),
             sigma=sigma_heatmap,
         )
+    if params.dark is False:
+        return dict(
+            type="MSRAHeatmap",
+            input_size=params.input_size,
+            heatmap_size=heatmap_size(params),
+            sigma=sigma_heatmap,
+        )
     return dict(
         type="BoundedDarkHeatmap",  # MMPose's MSRAHeatmap, DARK kept within a pixel
         input_size=params.input_size,
@@ -112,13 +119,30 @@ def flip_test(params: TrainParams) -> bool:
     return params.flip if params.flip_test is None else params.flip_test
 
 
+def shift_flipped_heatmap(params: TrainParams) -> bool:
+    """Whether the heatmaps of the mirrored input are shifted by one heatmap pixel before
+    averaging. An MSRA heatmap pixel i covers input pixels from i * stride, so mirroring the
+    input moves a point by 1 - 1 / stride heatmap pixels more than mirroring its heatmap: 3/4
+    of a pixel at stride 4 (the one-pixel shift is nearer), 0 at stride 1 (the winner's, no
+    shift). UDP's grid mirrors exactly."""
+    return not uses_udp(params) and heatmap_stride(params) > 2
+
+
 def test_cfg(params: TrainParams) -> dict[str, Any]:
     if params.family == "rtmpose":
         return dict(flip_test=flip_test(params))
-    # MSRA heatmaps of a flipped image are off by one pixel; UDP's are not.
     return dict(
-        flip_test=flip_test(params), flip_mode="heatmap", shift_heatmap=not uses_udp(params)
+        flip_test=flip_test(params),
+        flip_mode="heatmap",
+        shift_heatmap=shift_flipped_heatmap(params),
     )
+
+
+def norm_cfg(params: TrainParams) -> dict[str, Any]:
+    """Batch norm, synchronised across GPUs when several train one model (statistics of the
+    whole batch, not of each GPU's few images)."""
+    synced = params.processes > 1 and uses_gpu(params)
+    return dict(type="SyncBN" if synced else "BN")
 
 
 def backbone(params: TrainParams) -> dict[str, Any]:
@@ -132,7 +156,7 @@ def backbone(params: TrainParams) -> dict[str, Any]:
             widen_factor=variant.widen_factor,
             out_indices=(4,),
             channel_attention=True,
-            norm_cfg=dict(type="BN"),
+            norm_cfg=norm_cfg(params),
             act_cfg=dict(type="SiLU"),
         )
     assert isinstance(variant, HRNetVariant)
@@ -159,7 +183,7 @@ def backbone(params: TrainParams) -> dict[str, Any]:
         stage3=stage(3),
         stage4=stage(4),
     )
-    return dict(type="HRNet", in_channels=3, extra=extra)
+    return dict(type="HRNet", in_channels=3, extra=extra, norm_cfg=norm_cfg(params))
 
 
 def head(params: TrainParams, n_landmarks: int) -> dict[str, Any]:
@@ -195,9 +219,15 @@ def head(params: TrainParams, n_landmarks: int) -> dict[str, Any]:
         out_channels=n_landmarks,
         deconv_out_channels=(variant.width,) * n_deconv or None,
         deconv_kernel_sizes=(4,) * n_deconv or None,
-        loss=dict(type="KeypointMSELoss", use_target_weight=True),
+        loss=heatmap_loss(params),
         decoder=codec(params),
     )
+
+
+def heatmap_loss(params: TrainParams) -> dict[str, Any]:
+    if params.loss == "adaptive-wing":
+        return dict(type="AdaptiveWingLoss", use_target_weight=True)
+    return dict(type="KeypointMSELoss", use_target_weight=True)
 
 
 def model(params: TrainParams, n_landmarks: int) -> dict[str, Any]:
@@ -214,45 +244,72 @@ def model(params: TrainParams, n_landmarks: int) -> dict[str, Any]:
     )
 
 
+def bbox_transform(params: TrainParams) -> dict[str, Any] | None:
+    """MMPose's RandomBBoxTransform: the ranges given, else those ``augmentation`` implies
+    (1 = the winner's: MMPose's defaults); None when nothing moves."""
+    strength = params.augmentation
+    low, high = params.scale_range or (1 - 0.5 * strength, 1 + 0.5 * strength)
+    rotation = params.rotation if params.rotation is not None else 80.0 * strength
+    shift = params.shift if params.shift is not None else 0.16 * strength
+    if (low, high) == (1, 1) and rotation == 0 and shift == 0:
+        return None
+    return dict(
+        type="RandomBBoxTransform",
+        shift_factor=shift,
+        shift_prob=0.3,
+        scale_factor=(low, high),
+        scale_prob=1.0,
+        rotate_factor=rotation,
+        rotate_prob=0.6,
+    )
+
+
 def geometric_augmentations(params: TrainParams) -> list[dict[str, Any]]:
     """Training-only transforms of the crop (flip, shift, scale, rotation), before the affine
-    that applies them; scaled by ``params.augmentation`` (1 = the winner's)."""
+    that applies them."""
     transforms: list[dict[str, Any]] = []
     if params.flip:
         transforms.append(dict(type="RandomFlip", direction="horizontal"))
-    strength = params.augmentation
-    if strength > 0:
-        transforms.append(
-            dict(
-                type="RandomBBoxTransform",
-                shift_factor=0.16 * strength,
-                shift_prob=0.3,
-                scale_factor=(1 - 0.5 * strength, 1 + 0.5 * strength),
-                scale_prob=1.0,
-                rotate_factor=80.0 * strength,
-                rotate_prob=0.6,
-            )
-        )
+    if (transform := bbox_transform(params)) is not None:
+        transforms.append(transform)
     return transforms
 
 
 def photometric_augmentations(params: TrainParams) -> list[dict[str, Any]]:
     """Training-only transforms of the pixels, after the affine (MMPose's order): they run on
     the input-size crop, not on the full-size image."""
+    transforms: list[dict[str, Any]] = []
     strength = params.augmentation
-    if strength == 0:
-        return []
-    # Exposure and contrast differ between centres. X-rays have no colour to jitter:
-    # saturation stays, and a hue shift leaves grey pixels grey (0 is not accepted).
-    return [
-        dict(
-            type="PhotometricDistortion",
-            brightness_delta=int(32 * strength),
-            contrast_range=(1 - 0.5 * strength, 1 + 0.5 * strength),
-            saturation_range=(1.0, 1.0),
-            hue_delta=1,
+    if strength > 0:
+        # Exposure and contrast differ between centres. X-rays have no colour to jitter:
+        # saturation stays, and a hue shift leaves grey pixels grey (0 is not accepted).
+        transforms.append(
+            dict(
+                type="PhotometricDistortion",
+                brightness_delta=int(32 * strength),
+                contrast_range=(1 - 0.5 * strength, 1 + 0.5 * strength),
+                saturation_range=(1.0, 1.0),
+                hue_delta=1,
+            )
         )
+    albumentations = [
+        dict(type=name, p=p, **settings)
+        for name, p, settings in (
+            ("Blur", params.blur, {}),
+            ("MedianBlur", params.median_blur, {}),
+            ("CoarseDropout", params.coarse_dropout, COARSE_DROPOUT_HOLE),
+        )
+        if p > 0
     ]
+    if albumentations:
+        transforms.append(dict(type="Albumentation", transforms=albumentations))
+    return transforms
+
+
+COARSE_DROPOUT_HOLE = dict(
+    max_holes=1, max_height=0.2, max_width=0.2, min_holes=1, min_height=0.1, min_width=0.1
+)
+"""One hole, 10-20 % of the crop's side (the organisers' RTMPose recipe)."""
 
 
 def pipelines(params: TrainParams) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -272,36 +329,80 @@ def pipelines(params: TrainParams) -> tuple[list[dict[str, Any]], list[dict[str,
     return train, val
 
 
+def weight_decay(params: TrainParams) -> float:
+    if params.weight_decay is not None:
+        return params.weight_decay
+    return 0.05 if params.optimizer == "adamw" else 0.0
+
+
+def optim_wrapper(params: TrainParams) -> dict[str, Any]:
+    """The optimizer, in MMEngine's mixed-precision wrapper when ``amp`` is on a GPU."""
+    optimizer = dict(
+        type={"adamw": "AdamW", "adam": "Adam"}[params.optimizer],
+        lr=params.lr,
+        weight_decay=weight_decay(params),
+    )
+    wrapper: dict[str, Any] = dict(
+        optimizer=optimizer,
+        paramwise_cfg=dict(norm_decay_mult=0, bias_decay_mult=0, bypass_duplicate=True),
+    )
+    if uses_amp(params):
+        wrapper.update(type="AmpOptimWrapper", loss_scale="dynamic")
+    return wrapper
+
+
+def uses_amp(params: TrainParams) -> bool:
+    """Mixed precision: asked for, and on a GPU (:func:`uses_gpu`)."""
+    return params.amp and uses_gpu(params)
+
+
 def param_schedulers(params: TrainParams) -> list[dict[str, Any]]:
+    """A linear warm-up (in epochs or iterations), then ``params.schedule``."""
     schedulers: list[dict[str, Any]] = []
-    warmup = min(params.warmup_epochs, params.epochs)
-    if warmup > 0:
-        schedulers.append(
-            dict(
-                type="LinearLR",
-                start_factor=1e-3,
-                by_epoch=True,
-                begin=0,
-                end=warmup,
-                convert_to_iter_based=True,
-            )
-        )
-    if params.schedule == "cosine":
+    if params.warmup_iters:
+        warmup = dict(by_epoch=False, begin=0, end=params.warmup_iters)
+    elif params.warmup_epochs > 0:
+        end = min(params.warmup_epochs, params.epochs)
+        warmup = dict(by_epoch=True, begin=0, end=end, convert_to_iter_based=True)
+    else:
+        warmup = {}
+    if warmup:
+        schedulers.append(dict(type="LinearLR", start_factor=1e-3, **warmup))
+    if params.schedule in ("cosine", "flat-cosine"):
+        begin = 0 if params.schedule == "cosine" else cosine_from(params)
         schedulers.append(
             dict(
                 type="CosineAnnealingLR",
-                eta_min=params.lr * 0.01,
+                eta_min=params.lr * params.min_lr_ratio,
+                by_epoch=True,
+                begin=begin,
+                end=params.epochs,
+                T_max=params.epochs - begin,
+                convert_to_iter_based=True,
+            )
+        )
+    elif params.schedule == "multistep":
+        schedulers.append(
+            dict(
+                type="MultiStepLR",
+                milestones=list(params.milestones),
+                gamma=params.gamma,
                 by_epoch=True,
                 begin=0,
                 end=params.epochs,
-                convert_to_iter_based=True,
             )
         )
     return schedulers
 
 
+def cosine_from(params: TrainParams) -> int:
+    """The epoch a flat-cosine schedule starts decaying at."""
+    return params.cosine_from if params.cosine_from is not None else params.epochs // 2
+
+
 def hooks(params: TrainParams, validating: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(default hooks, custom hooks): the best checkpoint by the chosen metric, early stop."""
+    """(default hooks, custom hooks): the best checkpoint by the chosen metric, the weights'
+    moving average, the stage-2 pipeline switch, early stop."""
     rule = SELECTION_RULES[params.select_by]
     # MMEngine removes the checkpoints beyond ``max_keep_ckpts`` before it writes the next
     # one and moves ``last_checkpoint`` only after: keeping two keeps the one the pointer
@@ -315,6 +416,24 @@ def hooks(params: TrainParams, validating: bool) -> tuple[dict[str, Any], list[d
         visualization=dict(type="PoseVisualizationHook", enable=False),
     )
     custom = []
+    if params.ema is not None:
+        custom.append(
+            dict(
+                type="EMAHook",
+                ema_type="ExpMomentumEMA",
+                momentum=params.ema,
+                update_buffers=True,
+                priority=49,
+            )
+        )
+    if params.stage2_epochs:
+        custom.append(
+            dict(
+                type="mmdet.PipelineSwitchHook",
+                switch_epoch=params.epochs - params.stage2_epochs,
+                switch_pipeline=pipelines(stage2_params(params))[0],
+            )
+        )
     if validating and params.early_stop_patience:
         custom.append(
             dict(
@@ -325,6 +444,32 @@ def hooks(params: TrainParams, validating: bool) -> tuple[dict[str, Any], list[d
             )
         )
     return default, custom
+
+
+LOG_BACKENDS = {
+    "tensorboard": ("TensorboardVisBackend", "tensorboard"),
+    "mlflow": ("EnvironmentMLflowVisBackend", "mlflow"),  # cephalo.log_backends
+}
+"""``log_to`` name: (MMEngine's backend, the package it needs)."""
+
+
+def vis_backends(params: TrainParams) -> list[dict[str, Any]]:
+    """Where MMEngine logs the training curves: the run's ``scalars.json``, plus ``log_to``."""
+    backends = [dict(type="LocalVisBackend")]
+    for name in params.log_to:
+        backend = dict(type=LOG_BACKENDS[name][0])
+        if name == "mlflow":
+            backend.update(exp_name="cephalo")
+        backends.append(backend)
+    return backends
+
+
+def missing_log_packages(params: TrainParams) -> list[str]:
+    """The packages ``log_to`` needs that are not installed."""
+    import importlib.util
+
+    packages = [LOG_BACKENDS[name][1] for name in params.log_to]
+    return [package for package in packages if importlib.util.find_spec(package) is None]
 
 
 def num_workers(params: TrainParams) -> int:
@@ -414,18 +559,15 @@ def build_config(params: TrainParams, data: DataSpec, work_dir: Path) -> dict[st
         model=model(params, len(data.landmark_names)),
         train_dataloader=loader(data.train_ann, train_pipeline, train=True),
         train_cfg=dict(by_epoch=True, max_epochs=params.epochs, val_interval=params.val_interval),
-        optim_wrapper=dict(
-            optimizer=dict(type="AdamW", lr=params.lr, weight_decay=params.weight_decay),
-            paramwise_cfg=dict(norm_decay_mult=0, bias_decay_mult=0, bypass_duplicate=True),
-        ),
+        optim_wrapper=optim_wrapper(params),
         param_scheduler=param_schedulers(params),
         default_hooks=default_hooks,
         custom_hooks=custom_hooks,
         env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend=dist_backend(params))),
-        vis_backends=[dict(type="LocalVisBackend")],
+        vis_backends=vis_backends(params),
         visualizer=dict(
             type="PoseLocalVisualizer",
-            vis_backends=[dict(type="LocalVisBackend")],
+            vis_backends=vis_backends(params),
             name="visualizer",
         ),
         log_processor=dict(type="LogProcessor", window_size=10, by_epoch=True),
@@ -446,4 +588,15 @@ def build_config(params: TrainParams, data: DataSpec, work_dir: Path) -> dict[st
             test_cfg=dict(),
             test_evaluator=dict(evaluator),
         )
-    return config
+    return with_cfg_options(config, params.cfg_options)
+
+
+def with_cfg_options(config: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with ``options`` (dotted keys) set, as MMEngine's ``--cfg-options`` does."""
+    if not options:
+        return config
+    from mmengine.config import Config
+
+    merged = Config(config)
+    merged.merge_from_dict(options)
+    return merged.to_dict()

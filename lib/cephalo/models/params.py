@@ -51,20 +51,66 @@ class TrainParams(BaseModel):
     heatmap_stride: Literal[1, 2, 4] | None = None
     """HRNet only: input pixels per heatmap pixel (4: HRNet's native output; 2 and 1 add
     deconvolution layers); default 4."""
+    dark: bool | None = None
+    """HRNet ``msra`` only: unbiased (DARK) targets and decoding; default true. The
+    organisers' HRNet used plain MSRA heatmaps, the challenge winner DARK."""
+    loss: Literal["mse", "adaptive-wing"] | None = None
+    """HRNet only: the heatmap loss (default ``mse``; ``adaptive-wing``: MMPose's
+    AdaptiveWingLoss, as in one of the organisers' HRNet runs)."""
     epochs: int = Field(default=30, ge=1)
     batch_size: int = Field(default=8, ge=1)
+    optimizer: Literal["adamw", "adam"] = "adamw"
+    """AdamW (decoupled weight decay; the RTMPose recipes) or Adam (the HRNet recipes)."""
     lr: float = Field(default=1e-3, gt=0)
-    weight_decay: float = Field(default=0.05, ge=0)
-    schedule: Literal["cosine", "constant"] = "cosine"
+    weight_decay: float | None = Field(default=None, ge=0)
+    """None: 0.05 with AdamW, none with Adam. Norm layers and biases are never decayed."""
+    schedule: Literal["cosine", "flat-cosine", "multistep", "constant"] = "cosine"
+    """The learning rate after the warm-up: ``cosine`` over all epochs, ``flat-cosine`` flat
+    until ``cosine_from`` then cosine (RTMPose's recipes), ``multistep`` times ``gamma`` at
+    each of ``milestones`` (HRNet's), ``constant``."""
+    min_lr_ratio: float = Field(default=0.01, ge=0, le=1)
+    """Where the cosine schedules end, as a fraction of ``lr``."""
+    cosine_from: int | None = Field(default=None, ge=0)
+    """``flat-cosine`` only: the epoch the cosine starts at; default half of ``epochs``."""
+    milestones: tuple[int, ...] = ()
+    """``multistep`` only: the epochs at which the learning rate is multiplied by ``gamma``."""
+    gamma: float = Field(default=0.1, gt=0, le=1)
     warmup_epochs: float = Field(default=1.0, ge=0)
+    warmup_iters: int | None = Field(default=None, ge=1)
+    """A linear warm-up counted in iterations instead (the public recipes' 500 or 1000)."""
+    ema: float | None = Field(default=None, gt=0, lt=1)
+    """Exponential moving average of the weights (MMEngine's ExpMomentumEMA, this
+    momentum; RTMPose's recipes use 2e-4): validation and checkpoints use the average."""
+    amp: bool = False
+    """Mixed precision on a GPU: MMEngine's AmpOptimWrapper (dynamic loss scale) in training,
+    autocast in prediction. Ignored on a CPU."""
     augmentation: float = Field(default=0.5, ge=0, le=1)
     """Strength of geometric and photometric augmentation: 0 none, 1 the challenge winner's
-    (scale 0.5-1.5, rotation up to 80 degrees)."""
+    geometry (scale 0.5-1.5, rotation up to 80 degrees, shift up to 0.16). ``scale_range``,
+    ``rotation`` and ``shift`` override the geometry it implies."""
+    scale_range: tuple[float, float] | None = None
+    """The crop's random scale range (MMPose's RandomBBoxTransform), e.g. [0.8, 1.2]."""
+    rotation: float | None = Field(default=None, ge=0, le=180)
+    """The largest random rotation in degrees (applied with probability 0.6)."""
+    shift: float | None = Field(default=None, ge=0, le=1)
+    """The largest random shift, a fraction of the image (applied with probability 0.3)."""
+    blur: float = Field(default=0.0, ge=0, le=1)
+    """Probability of Albumentations' Blur on the input crop."""
+    median_blur: float = Field(default=0.0, ge=0, le=1)
+    """Probability of Albumentations' MedianBlur on the input crop."""
+    coarse_dropout: float = Field(default=0.0, ge=0, le=1)
+    """Probability of blanking one rectangle of 10-20 % of the crop's side (Albumentations'
+    CoarseDropout, as in the organisers' RTMPose recipe)."""
+    stage2_epochs: int = Field(default=0, ge=0)
+    """The last N epochs train with the milder augmentation of ``stage2`` (MMDetection's
+    PipelineSwitchHook, as RTMPose's recipes do)."""
+    stage2: dict[str, Any] = {}
+    """The augmentation settings that change for the last ``stage2_epochs`` epochs (any of
+    ``AUGMENTATION_FIELDS``), e.g. ``{rotation: 10, shift: 0, coarse_dropout: 0.5}``."""
     flip: bool = False
-    """Random horizontal flips while training (identity flip indices). A flipped
-    cephalogram faces left, so the model must also learn which way the face looks; every
-    centre's images face right, and on small data flips make anterior landmarks flicker to
-    their mirror positions. Worth measuring with long training, not a default."""
+    """Random horizontal flips while training (identity flip indices: a lateral view has no
+    left/right pairs). A flipped cephalogram faces left, so the model must also learn which
+    way the face looks; every public recipe trains with flips."""
     flip_test: bool | None = None
     """Average each prediction with that of the mirrored image; None: as ``flip`` (a model
     that never saw a mirrored image predicts nonsense on one)."""
@@ -97,6 +143,13 @@ class TrainParams(BaseModel):
     full-size images."""
     save_raw: bool = False
     """Also save SimCC vectors / heatmaps with the predictions (distribution-level fusion)."""
+    log_to: tuple[Literal["tensorboard", "mlflow"], ...] = ()
+    """Training curves also to TensorBoard (event files in the run's ``train/``) or MLflow
+    (``MLFLOW_TRACKING_URI``, else an ``mlruns`` folder in ``train/``); their packages are
+    not part of the kit's environment."""
+    cfg_options: dict[str, Any] = {}
+    """Dotted MMEngine config keys set last (MMEngine's ``merge_from_dict``), for what no
+    parameter models, e.g. ``{"optim_wrapper.clip_grad": {"max_norm": 1.0}}``."""
 
     @property
     def family(self) -> str:
@@ -124,16 +177,73 @@ class TrainParams(BaseModel):
             )
         return path
 
+    @field_validator("scale_range")
+    @classmethod
+    def _around_one(cls, scale: tuple[float, float] | None) -> tuple[float, float] | None:
+        if scale is not None and not 0 < scale[0] <= 1 <= scale[1]:
+            raise ValueError(
+                f"scale_range must be [low, high] with 0 < low <= 1 <= high; got {scale}"
+            )
+        return scale
+
+    @field_validator("stage2")
+    @classmethod
+    def _augmentation_only(cls, changes: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(changes) - set(AUGMENTATION_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"stage2 changes augmentation only; not {', '.join(unknown)} "
+                f"(known: {', '.join(AUGMENTATION_FIELDS)})"
+            )
+        return changes
+
+    @model_validator(mode="after")
+    def _schedule_settings(self) -> TrainParams:
+        if self.cosine_from is not None and self.schedule != "flat-cosine":
+            raise ValueError("cosine_from applies to schedule: flat-cosine only")
+        if self.cosine_from is not None and self.cosine_from >= self.epochs:
+            raise ValueError(f"cosine_from {self.cosine_from} must be before epoch {self.epochs}")
+        if (self.schedule == "multistep") != bool(self.milestones):
+            raise ValueError("schedule: multistep needs milestones, and milestones need it")
+        if self.stage2 and not self.stage2_epochs:
+            raise ValueError("stage2 needs stage2_epochs (how many last epochs it applies to)")
+        if self.stage2_epochs >= self.epochs:
+            raise ValueError(f"stage2_epochs {self.stage2_epochs} must be below epochs")
+        return self
+
     @model_validator(mode="after")
     def _fits_the_family(self) -> TrainParams:
-        only = {"rtmpose": ["simcc_split_ratio"], "hrnet": ["codec", "heatmap_stride"]}
+        only = {
+            "rtmpose": ["simcc_split_ratio"],
+            "hrnet": ["codec", "heatmap_stride", "dark", "loss"],
+        }
         for family, names in only.items():
             for name in names:
                 if self.family != family and getattr(self, name) is not None:
                     raise ValueError(f"{name} applies to {family} models only, not {self.model}")
         if self.pretrained_prefix is not None and self.pretrained is None:
             raise ValueError("pretrained_prefix needs a pretrained file")
+        if self.dark is not None and self.codec == "udp":
+            raise ValueError("dark applies to codec: msra only")
         return self
+
+
+AUGMENTATION_FIELDS = (
+    "flip",
+    "augmentation",
+    "scale_range",
+    "rotation",
+    "shift",
+    "blur",
+    "median_blur",
+    "coarse_dropout",
+)
+"""What ``stage2`` may change."""
+
+
+def stage2_params(params: TrainParams) -> TrainParams:
+    """The parameters of the last ``stage2_epochs`` epochs: ``stage2``'s augmentation."""
+    return parse_params({**params.model_dump(), **params.stage2, "stage2_epochs": 0, "stage2": {}})
 
 
 def parse_params(values: dict[str, Any]) -> TrainParams:
