@@ -55,6 +55,7 @@ def predict_images(
     """
     from mmcv.transforms import Compose
     from mmengine.dataset import pseudo_collate
+    from scipy.ndimage import shift
 
     transform = Compose(pipeline)
     model.test_cfg = dict(model.test_cfg, output_heatmaps=save_raw)
@@ -73,6 +74,7 @@ def predict_images(
     raw: dict[str, list[np.ndarray]] = {}
     input_size = None
     udp = type(model.head.decoder).__name__ == "UDPHeatmap"
+    flip_bias = flip_test_bias(model)
     model.eval()
     for batch in _batches(images, batch_size):
         inputs = []
@@ -91,8 +93,11 @@ def predict_images(
             samples = model.test_step(pseudo_collate(inputs))
         for (image_id, image, spacing), sample in zip(batch, samples, strict=True):
             instances = sample.pred_instances
+            coords = np.asarray(instances.keypoints[0], np.float64)
+            input_px = sample.metainfo["input_scale"][0] / sample.metainfo["input_size"][0]
+            coords[:, 0] -= flip_bias * input_px
             columns["image_id"].append(image_id)
-            columns["coords"].append(np.asarray(instances.keypoints[0], np.float64))
+            columns["coords"].append(coords)
             columns["confidence"].append(np.asarray(instances.keypoint_scores[0], np.float32))
             columns["spacing"].append(spacing)
             columns["image_size"].append(image.shape[1::-1])
@@ -101,6 +106,11 @@ def predict_images(
             input_size = sample.metainfo["input_size"]
             if save_raw:
                 for key, value in raw_outputs(sample, udp).items():
+                    if flip_bias and key != "simcc_y":  # moved left like the coordinates
+                        bins = flip_bias * value.shape[-1] / sample.metainfo["input_size"][0]
+                        value = shift(
+                            value, (0,) * (value.ndim - 1) + (-bins,), order=1, mode="nearest"
+                        )
                     raw.setdefault(key, []).append(value)
     if not columns["image_id"]:
         raise ValueError("no images to predict")
@@ -134,6 +144,30 @@ def stack_images(
         height, width = unpadded_size(image)
         bgr = cv2.cvtColor(image[:height, :width], cv2.COLOR_RGB2BGR)
         yield k + 1, bgr, spacing.get(k + 1, float("nan"))
+
+
+def flip_test_bias(model: torch.nn.Module) -> float:
+    """How far right of the truth, in input pixels, MMPose's flip test puts a point.
+
+    The flip test mirrors the input tensor (input pixel x to W - 1 - x), mirrors the
+    output back by reversing its bins, and averages. Reversing n bins maps bin j to n - 1 - j,
+    which is the tensor's mirror only when the bins sit on the input's pixel centres (UDP).
+    SimCC bins sit at j / r input pixels and MSRA heatmap pixels at j * stride, so the
+    mirrored branch lands 1 - 1 / r (SimCC) or 1 - stride (MSRA) input pixels off, plus the
+    stride when ``shift_heatmap`` moves the heatmap by one pixel; the average, half that.
+    Measured with a model that tracks its input (``tests/test_predict.py``)."""
+    test_cfg = model.test_cfg or {}
+    if not test_cfg.get("flip_test"):
+        return 0.0
+    decoder = model.head.decoder
+    name = type(decoder).__name__
+    if name == "SimCCLabel":
+        return (1 - 1 / decoder.simcc_split_ratio) / 2
+    if name == "UDPHeatmap":
+        return 0.0
+    stride = decoder.input_size[0] / decoder.heatmap_size[0]
+    shift = stride if test_cfg.get("shift_heatmap") else 0.0
+    return (1 - stride + shift) / 2
 
 
 def raw_outputs(sample: Any, udp: bool = False) -> dict[str, np.ndarray]:
