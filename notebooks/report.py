@@ -78,6 +78,7 @@ figure = plots.variant_scores(leaderboard.fold_scores(runs))
 # %%
 result = report.EnsembleResult(REPO_ROOT / submission)
 print(result.verdict())
+print(result.tta_effect() or "no TTA views")
 result.scores().round(3)
 
 # %%

@@ -38,6 +38,9 @@ def test_fast_demo_end_to_end(fast_demo):
     )
     assert len(study.trials) == 2
     assert "beat the best member" in printed or "beats the best member" in printed
+    # the TTA views' effect, against the same fusion of the identity views
+    assert "fusion without TTA: learned" in manifest["oof"]
+    assert "TTA: fusion 'learned' OOF MRE" in printed
 
     # every command the demo prints is one the CLI accepts
     commands = [

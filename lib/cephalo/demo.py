@@ -66,7 +66,7 @@ def run_demo(fast: bool = False, root: Path = REPO_ROOT) -> Path:
     """Run the demo; returns the submission folder (which holds report.html)."""
     from cephalo.data.default import synthetic_release
     from cephalo.data.prepare import prepare_release
-    from cephalo.ensemble.build import build_ensemble, scores_table
+    from cephalo.ensemble.build import build_ensemble, scores_table, tta_effect
     from cephalo.experiments import leaderboard
     from cephalo.experiments.registry import read_runs
     from cephalo.experiments.runner import run_experiment
@@ -126,6 +126,8 @@ def run_demo(fast: bool = False, root: Path = REPO_ROOT) -> Path:
     )
     scores = scores_table(manifest)[["MRE", "SDR 2.0mm"]].round(3)
     click.echo("   " + scores.to_string().replace("\n", "\n   "))
+    if effect := tta_effect(manifest):
+        click.echo(f"   {effect}")
 
     report = demo.out / "report.ipynb"
     parameters = dict(

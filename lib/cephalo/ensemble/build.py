@@ -52,7 +52,7 @@ from cephalo.files import atomic_open
 from cephalo.metrics import MRE, radial_errors, summarize
 from cephalo.predictions import Predictions
 from cephalo.submission import MANIFEST, inside, write_json, write_submission
-from cephalo.tta import View, parse_view
+from cephalo.tta import IDENTITY, View, parse_view
 
 OOF_FILE = "oof.npz"
 DISTRIBUTION = "distribution"
@@ -230,6 +230,39 @@ def fuse(
     return inside(fusion.fuse_fixed(coords, method, confidence), sizes)
 
 
+def fused_out_of_fold(
+    method: str,
+    members: list[Member],
+    oof: list[Predictions],
+    truth: np.ndarray,
+    spacing: np.ndarray,
+    folds: np.ndarray,
+) -> np.ndarray:
+    """(N, K, 2) out-of-fold coordinates of ``method``; learned methods cross-validated over
+    ``folds`` (weights fitted without the images they predict)."""
+    if method in fusion.LEARNED:
+        coords, _ = member_coords([[p] for p in oof])
+        fused = fusion.cross_validated(method, coords, truth, spacing, folds)
+        return inside(fused, oof[0].image_size)
+    return fuse(method, members, [[p] for p in oof])
+
+
+WITHOUT_TTA = "fusion without TTA: "
+
+
+def tta_effect(manifest: dict[str, Any]) -> str | None:
+    """What the TTA views did to the submitted fusion out-of-fold, when there are views."""
+    scores, method = manifest["oof"], manifest["fusion"]
+    if f"{WITHOUT_TTA}{method}" not in scores:
+        return None
+    with_tta = scores[f"fusion: {method}"][MRE]
+    without = scores[f"{WITHOUT_TTA}{method}"][MRE]
+    return (
+        f"TTA: fusion '{method}' OOF MRE {with_tta:.3f} mm with the views, {without:.3f} mm "
+        f"with the members' identity views only ({with_tta / without:.3f}x)"
+    )
+
+
 def build_ensemble(spec_path: str | os.PathLike[str], out: str | os.PathLike[str]) -> dict:
     """Fit and score the fusions on OOF, write the submission; returns the manifest."""
     spec_path, out = Path(spec_path).resolve(), Path(out)
@@ -252,12 +285,14 @@ def build_ensemble(spec_path: str | os.PathLike[str], out: str | os.PathLike[str
     }
     fused_oof = {}
     for method in fusion.METHODS + ((DISTRIBUTION,) if raw else ()):
-        if method in fusion.LEARNED:
-            fused = fusion.cross_validated(method, coords, truth, spacing, folds)
-            fused_oof[method] = inside(fused, oof[0].image_size)
-        else:
-            fused_oof[method] = fuse(method, members, [[p] for p in oof])
+        fused_oof[method] = fused_out_of_fold(method, members, oof, truth, spacing, folds)
         scores[f"fusion: {method}"] = summarize(radial_errors(fused_oof[method], truth, spacing))
+    plain = [j for j, m in enumerate(members) if m.view == IDENTITY]
+    if 0 < len(plain) < len(members):  # the same fusion of the members' identity views
+        without = fused_out_of_fold(
+            spec.fusion, [members[j] for j in plain], [oof[j] for j in plain], truth, spacing, folds
+        )
+        scores[f"{WITHOUT_TTA}{spec.fusion}"] = summarize(radial_errors(without, truth, spacing))
     weights = None
     if spec.fusion in fusion.LEARNED:
         weights = fusion.FITTERS[spec.fusion](coords, truth, spacing)

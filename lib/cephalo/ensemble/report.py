@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cephalo.data.prepared import load_images
-from cephalo.ensemble.build import OOF_FILE, scores_table
+from cephalo.ensemble.build import OOF_FILE, scores_table, tta_effect
 from cephalo.ensemble.fusion import per_landmark
 from cephalo.landmarks import ANATOMY, LANDMARK_NAMES, landmark_labels
 from cephalo.metrics import MRE, radial_errors
@@ -44,6 +44,9 @@ class EnsembleResult:
             f"fusion '{self.manifest['fusion']}' (OOF MRE {fused:.3f} mm, cross-validated) "
             f"{beats} the best member {best} ({members[best]:.3f} mm)"
         )
+
+    def tta_effect(self) -> str | None:
+        return tta_effect(self.manifest)
 
     def errors(self) -> dict[str, np.ndarray]:
         """Name -> (N, K) radial errors in mm: the best member and the submitted fusion."""
