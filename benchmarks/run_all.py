@@ -43,6 +43,7 @@ BENCHMARKS: dict[str, dict[str, str]] = {
     "inference_throughput": {},
     "fusion_throughput": {"OMP_NUM_THREADS": "1"},
     "tuner_overhead": {},
+    "recipe_memory": {},
     "setup_time": {},
 }
 

@@ -27,7 +27,7 @@ def test_fast_demo_end_to_end(fast_demo):
     assert [m["name"] for m in manifest["members"]] == [
         f"{e}/base/{view}"
         for e in ("demo-fast-tune-best", "demo-fast")
-        for view in ("identity", "flip")
+        for view in ("identity", "shift+0.03,+0", "shift-0.03,+0", "shift+0,+0.03", "shift+0,-0.03")
     ]
     validate(submission / "predictions.json", [1, 2, 3], _test_sizes(tmp_path))
     html = (submission / "report.html").read_text()

@@ -3,7 +3,7 @@
 Each step is what a user runs on the real release with bigger settings, and the demo prints
 that command as it goes: a synthetic release and its preparation into folds, the exploration
 notebook, a short Optuna study whose best trial is exported and trained on every fold,
-HRNet fold models beside it, the leaderboard, the ensemble of both under flip TTA with
+HRNet fold models beside it, the leaderboard, the ensemble of both under shift TTA with
 weights learned out-of-fold, a validated submission, and a report (an executed notebook
 exported to HTML beside the submission). The specs are ordinary files in ``experiments/``
 (``demo-*.yaml``; ``demo-fast-*.yaml`` for ``--fast``). Re-running resumes: finished steps
@@ -117,7 +117,7 @@ def run_demo(fast: bool = False, root: Path = REPO_ROOT) -> Path:
 
     ensemble = demo.spec("-ensemble")
     demo.step(
-        "7. ensemble: flip TTA, fusion learned out-of-fold, the submission",
+        "7. ensemble: shift TTA, fusion learned out-of-fold, the submission",
         *("ensemble", ensemble, "--out", demo.submission),
     )
     manifest = build_ensemble(ensemble, demo.submission)

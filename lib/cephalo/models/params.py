@@ -110,7 +110,8 @@ class TrainParams(BaseModel):
     flip: bool = False
     """Random horizontal flips while training (identity flip indices: a lateral view has no
     left/right pairs). A flipped cephalogram faces left, so the model must also learn which
-    way the face looks; every public recipe trains with flips."""
+    way the face looks: every public recipe trains with flips, but on the demo's data
+    RTMPose-tiny does not learn it (HRNet-tiny does, given twice the epochs). Measure it."""
     flip_test: bool | None = None
     """Average each prediction with that of the mirrored image; None: as ``flip`` (a model
     that never saw a mirrored image predicts nonsense on one)."""
