@@ -15,9 +15,9 @@ say() { printf '\033[1m[gpu-check]\033[0m %s\n' "$*"; }
 say "environment"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 "$PY" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, "GPUs", torch.cuda.device_count(), "cuDNN", torch.backends.cudnn.version())'
-"$PY" -m cephalo.cli doctor
+"$PY" -m cephalo.cli doctor || say "the doctor found problems (above)"
 
-if [ ! -f "$WORK/prepared/cephalo-dataset.json" ]; then
+if [ ! -f "$WORK/prepared/dataset.json" ]; then
     say "synthetic release at full size: 40 training images, a 20-slice test stack"
     "$PY" -m cephalo.cli data synth --out "$WORK/raw" --n-images 40 --n-test 20
     "$PY" -m cephalo.cli data prepare --stack "$WORK/raw/train_stack.mha" \
