@@ -67,15 +67,17 @@ def notebook_seconds(run_dir: Path) -> dict[str, float]:
     an edit of notebooks/train.py that changes those lines must change this too."""
     import nbformat
 
-    notebook = run_dir / "notebook.ipynb"
-    cells = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+    from cephalo.run_folder import RunFolder
+
+    folder = RunFolder(run_dir)
+    cells = [c for c in nbformat.read(folder.notebook, as_version=4).cells if c.cell_type == "code"]
     timing = {id(c): c.metadata.papermill for c in cells}
     imports = next(c for c in cells if "from cephalo.train import run_fold" in c.source)
     fold = next(c for c in cells if "= run_fold(" in c.source)
     start, end = (_timestamp(timing[id(fold)][key]) for key in ("start_time", "end_time"))
-    config = mtime(run_dir / "config.py")
-    trained = mtime(run_dir / "train" / "last_checkpoint")
-    predicted = mtime(run_dir / "predictions" / "oof.npz")
+    config = mtime(folder.config_file)
+    trained = mtime(folder.work_dir / "last_checkpoint")
+    predicted = mtime(folder.oof)
     rest = [c for c in cells if c is not imports and c is not fold]
     return dict(
         cells_seconds=sum(t["duration"] for t in timing.values()),

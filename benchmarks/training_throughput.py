@@ -79,6 +79,7 @@ from typing import Any
 from cephalo.data.prepare import prepare_release
 from cephalo.data.synth import synthesize
 from cephalo.notebooks import execute
+from cephalo.run_folder import RunFolder
 from report import RESULTS, check, environment, layout, mtime, notebook_seconds, write_result
 
 TARGET_OVERHEAD = 0.05  # training-only: notebook seconds per image / plain - 1
@@ -136,7 +137,7 @@ def training_log(work_dir: Path, window: int) -> dict[str, Any]:
 
 
 def n_train_images(run_dir: Path) -> int:
-    return len(json.loads((run_dir / "data" / "train.json").read_text())["images"])
+    return len(json.loads(RunFolder(run_dir).train_subset.read_text())["images"])
 
 
 def throughput(log: dict[str, Any], images: int, epochs: int) -> dict[str, float]:
@@ -163,7 +164,7 @@ def run_notebook(dataset: Path, run_dir: Path, epochs: int, window: int) -> dict
     params = dict(
         model=MODEL, input_size=INPUT_SIZE, epochs=epochs, num_workers=0, val_interval=epochs
     )
-    notebook = run_dir / "notebook.ipynb"
+    notebook = RunFolder(run_dir).notebook
     load = os.getloadavg()[0]
     start = time.perf_counter()
     execute(
@@ -173,7 +174,7 @@ def run_notebook(dataset: Path, run_dir: Path, epochs: int, window: int) -> dict
     )
     wall = time.perf_counter() - start
     parts = notebook_parts(run_dir, wall)
-    log = training_log(run_dir / "train", window)
+    log = training_log(RunFolder(run_dir).work_dir, window)
     images = n_train_images(run_dir)
     return dict(
         kind="notebook",
@@ -358,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
                     run_dir = root / f"notebook-{repeat}"
                     notebooks.append(run_notebook(dataset, run_dir, args.epochs, window))
                     notebooks[-1].update(repeat=repeat, epochs=args.epochs)
-                    config = config or run_dir / "config.py"
+                    config = config or RunFolder(run_dir).config_file
                 else:
                     assert config is not None
                     work_dir = root / f"plain-{repeat}" / "train"

@@ -68,6 +68,7 @@ import yaml
 
 from cephalo.data.default import synthetic_release
 from cephalo.data.prepare import prepare_release
+from cephalo.run_folder import RunFolder
 from cephalo.tuning.spec import Pruner
 from cephalo.work_dir import scalar_logs
 from report import RESULTS, VERDICT, check, environment, layout, notebook_seconds, write_result
@@ -169,7 +170,7 @@ def storage_url(spec: Path) -> str:
 def trial_parts(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     """Where a completed trial's wall time went (see the module docstring)."""
     run_dir = Path(trial.user_attrs["run_dirs"][0])
-    state = json.loads((run_dir / "run.json").read_text())
+    state = RunFolder(run_dir).read_state()
     wall = (trial.datetime_complete - trial.datetime_start).total_seconds()
     worker = state["finished"] - state["started"]
     parts = notebook_seconds(run_dir)

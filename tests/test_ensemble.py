@@ -27,19 +27,19 @@ def test_learned_fusion_beats_the_best_member_out_of_fold(fast_demo):
     _, submission, _ = fast_demo
     oof = json.loads((submission / "manifest.json").read_text())["oof"]
     members = {name: s["MRE"] for name, s in oof.items() if not name.startswith("fusion")}
+    views = ("identity", "shift+0.03,+0", "shift-0.03,+0", "shift+0,+0.03", "shift+0,-0.03")
     assert set(members) == {
-        f"{e}/base/{view}"
-        for e in ("demo-fast-tune-best", "demo-fast")
-        for view in ("identity", "flip")
+        f"{e}/base/{view}" for e in ("demo-fast-tune-best", "demo-fast") for view in views
     }
     assert oof["fusion: learned"]["MRE"] < min(members.values()), oof
     assert np.isfinite(oof["fusion: distribution"]["MRE"])  # SimCC and heatmaps fused
 
 
-def test_flip_tta_effect_is_reported(fast_demo):
+def test_the_tta_effect_is_reported(fast_demo):
     _, _, printed = fast_demo
-    for name in ("demo-fast/base/identity", "demo-fast/base/flip", "fusion: learned"):
+    for name in ("demo-fast/base/identity", "demo-fast/base/shift+0.03,+0", "fusion: learned"):
         assert name in printed
+    assert "fusion without TTA: learned" in printed and "with the views" in printed
 
 
 def test_submission_validates_and_predict_reproduces_it(fast_demo, tmp_path):

@@ -391,7 +391,6 @@ def test_each_worker_gets_its_share_of_threads_and_its_own_gpu(monkeypatch):
 
 def _attempt(run, status: str, checkpoint_epoch: int | None) -> None:
     """An earlier attempt of ``run`` left in its folder, with a checkpoint if asked."""
-    from cephalo.experiments.worker import write_state
 
     work_dir = run.run_dir / "train"
     work_dir.mkdir(parents=True)
@@ -399,7 +398,7 @@ def _attempt(run, status: str, checkpoint_epoch: int | None) -> None:
         checkpoint = work_dir / f"epoch_{checkpoint_epoch}.pth"
         checkpoint.write_bytes(b"weights")
         (work_dir / "last_checkpoint").write_text(f"/elsewhere/train/{checkpoint.name}")
-    write_state(run.run_dir, dict(digest=run.digest, status=status, attempt=1))
+    run.folder.write_state(dict(digest=run.digest, status=status, attempt=1))
 
 
 @pytest.mark.parametrize(
@@ -414,7 +413,7 @@ def _attempt(run, status: str, checkpoint_epoch: int | None) -> None:
 def test_an_unfinished_run_keeps_its_checkpoint_only_with_the_same_settings(
     dataset, tmp_path, checkpoint_epoch, edit, restart, resumed
 ):
-    from cephalo.experiments.worker import prepare_run, read_state
+    from cephalo.experiments.worker import prepare_run
 
     spec = write_spec(tmp_path, "tiny", dataset=str(dataset), params=TINY, folds=[0])
     (run,) = load_experiment(spec).runs
@@ -423,7 +422,7 @@ def test_an_unfinished_run_keeps_its_checkpoint_only_with_the_same_settings(
         spec.write_text(yaml.safe_dump(dict(yaml.safe_load(spec.read_text()), params=TINY | edit)))
         (run,) = load_experiment(spec).runs
     prepare_run(run, tmp_path / "registry.db", restart=restart)
-    state = read_state(run.run_dir)
+    state = run.folder.read_state()
     assert state["status"] == "queued" and state["digest"] == run.digest
     assert (run.run_dir / "train").exists() == resumed
     assert state.get("resumed_from_epoch") == (3 if resumed else None)

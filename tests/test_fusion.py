@@ -108,6 +108,21 @@ def test_learned_weights_beat_every_member_cross_validated(problem):
     assert weights[0, -1] > 0.5 and weights[1, 0] > 0.5
 
 
+def test_a_view_that_hurts_gets_no_weight(problem):
+    """A TTA view the members were not trained for (a flip of a model that never saw a
+    mirrored face puts landmarks at their mirror positions): the learned fusion leaves it out
+    and scores as well as without it."""
+    coords, truth, spacing, folds = problem
+    mirrored = coords[:1].copy()
+    mirrored[..., 0] = 300 - mirrored[..., 0]
+    with_view = np.concatenate([coords, mirrored])
+    weights = fusion.fit_learned(with_view, truth, spacing)
+    assert weights[-1].max() < 0.02
+    without = fusion.cross_validated("learned", coords, truth, spacing, folds)
+    honest = fusion.cross_validated("learned", with_view, truth, spacing, folds)
+    assert _mre(honest, truth, spacing) <= 1.02 * _mre(without, truth, spacing)
+
+
 def test_cross_validation_does_not_score_on_fitted_images():
     """Pure-noise members: fitting and scoring on the same images looks better than chance;
     cross-validated it does not."""

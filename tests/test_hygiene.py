@@ -79,3 +79,26 @@ def test_every_array_load_refuses_pickles():
         for line in path.read_text().splitlines():
             if "np.load(" in line:
                 assert "allow_pickle=False" in line, f"{path}: {line.strip()}"
+
+
+RUN_FOLDER_FILES = re.compile(
+    r"""["'](run\.json|params\.json|metrics\.json|config\.py|config\.json|run\.log|"""
+    r"""notebook\.ipynb|train\.json|val\.json)["']|/\s*["']predictions["']"""
+)
+
+
+def test_only_the_run_folder_owner_names_its_files():
+    """A run folder's layout is known in one module (cephalo.run_folder): everything else
+    asks it for a file, so a change of layout is made once."""
+    owner = ROOT / "lib" / "cephalo" / "run_folder.py"
+    sources = [*(ROOT / "lib").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]
+    sources += [*(ROOT / "notebooks").glob("*.py"), *(ROOT / "tools").glob("*.sh")]
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sources
+        if path != owner
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if RUN_FOLDER_FILES.search(line)
+    ]
+    assert not found, "\n".join(found)
+    assert RUN_FOLDER_FILES.search(owner.read_text())  # the pattern finds what it looks for

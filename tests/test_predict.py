@@ -160,3 +160,33 @@ def test_the_flip_test_mirrors_exactly(values, tolerance):
         model.test_cfg = dict(model.test_cfg, flip_test=False)
         plain = predict(blob)
         assert np.abs(plain - blob).max() / input_px <= tolerance  # not the flip's doing
+
+
+@pytest.mark.slow
+def test_a_member_predicts_as_trained_whatever_the_config_code_becomes(
+    dataset, tmp_path, monkeypatch
+):
+    """The ensemble rebuilds a fold model from the config it trained with (config.json),
+    not from its parameters through today's config code: a changed default (here the crop's
+    padding) leaves its predictions as they were. A run without config.json (made
+    before it existed) is rebuilt from params.json, and then the change shows."""
+    from cephalo.data.prepared import load_images
+    from cephalo.ensemble.members import Predictor
+    from cephalo.run_folder import RunFolder
+    from cephalo.train import prepared_images, run_fold
+    from cephalo.tta import IDENTITY
+
+    run = tmp_path / "run"
+    params = dict(model="rtmpose-tiny", input_size=[64, 64], epochs=2, device="cpu")
+    run_fold(params, dataset, 0, run)
+    RunFolder(run).write_state(dict(parameters=dict(dataset_dir=str(dataset))))
+    images = load_images(dataset)[:3]
+
+    def predicted() -> np.ndarray:
+        return Predictor(run).predict(prepared_images(dataset, images), IDENTITY).coords
+
+    before = predicted()
+    monkeypatch.setattr(cfg, "BBOX_PADDING", 1.25)
+    np.testing.assert_array_equal(predicted(), before)
+    RunFolder(run).config_data.unlink()
+    assert np.abs(predicted() - before).max() > 0.01

@@ -31,12 +31,11 @@ import time
 from pathlib import Path
 
 import torch
-from mmengine.config import Config
 
-from cephalo.models.config import pipelines
 from cephalo.models.params import parse_params
-from cephalo.predict import load_model, predict_images, stack_images
-from cephalo.train import best_checkpoint, run_fold
+from cephalo.predict import predict_images, stack_images
+from cephalo.run_folder import RunFolder
+from cephalo.train import run_fold
 
 work = Path(os.environ["WORK"])
 for model in ("rtmpose-t", "hrnet-w18"):
@@ -52,10 +51,10 @@ for model in ("rtmpose-t", "hrnet-w18"):
         peak = torch.cuda.max_memory_allocated() / 2**30
         print(f"{model} amp={amp}: one epoch + OOF {seconds:.1f} s, peak GPU memory "
               f"{peak:.2f} GiB, MRE {metrics['MRE']:.1f} mm", flush=True)
-        config = Config.fromfile(run / "config.py").to_dict()
-        net = load_model(config, best_checkpoint(run / "train"), device="cuda:0")
+        config = RunFolder(run).trained_config()
+        net = RunFolder(run).load_model("cuda:0", config)
         start = time.perf_counter()
-        slices = predict_images(net, pipelines(params)[1],
+        slices = predict_images(net, config["val_pipeline"],
                                 stack_images(work / "raw" / "test_stack.mha"), amp=amp)
         print(f"  {len(slices.image_id)}-slice stack predicted in "
               f"{time.perf_counter() - start:.1f} s", flush=True)

@@ -1,32 +1,29 @@
-"""Data-parallel training of a run's dumped config with MMEngine's PyTorch launcher.
+"""Data-parallel training of a run's saved config with MMEngine's PyTorch launcher.
 
 ``run_fold`` starts this under ``torch.distributed.run`` when a run asks for more than one
 process: one process per GPU (NCCL), or several CPU processes (gloo). Each process reads the
-same ``config.py``; MMEngine shards the data and averages the gradients. ``batch_size`` is
-per process.
+same ``config.json`` (the config as data: nothing in it is executed); MMEngine shards the
+data and averages the gradients. ``batch_size`` is per process.
 
-    python -m torch.distributed.run --nproc_per_node 2 -m cephalo.distributed RUN/config.py
+    python -m torch.distributed.run --nproc_per_node 2 -m cephalo.distributed RUN/config.json
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 
 def train(config_path: str) -> None:
     import torch
-    from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from cephalo.checkpoints import use_safe_checkpoint_loader
+    from cephalo.train import runtime_config
 
-    use_safe_checkpoint_loader()
-    from cephalo.train import RUNTIME_FORMATTING
-
-    # its custom_imports register the kit's metric
-    config = Config.fromfile(config_path, format_python_code=RUNTIME_FORMATTING)
+    config = runtime_config(json.loads(Path(config_path).read_text()))
     config.launcher = "pytorch"
     if not torch.cuda.is_available():
         # MMEngine 0.10.7 assumes GPUs here: its init_dist calls torch.cuda.set_device, and

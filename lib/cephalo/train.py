@@ -1,17 +1,6 @@
-"""One training run: one model on one fold, leaving behind what tuning and fusion need.
-
-A run folder holds::
-
-    params.json            the validated parameters, defaults filled in
-    config.py              the complete MMEngine config (reproduces the run on its own)
-    data/train.json        the fold's training images (COCO subset of the prepared dataset,
-                           or of its training cache: cephalo.data.cache)
-    data/val.json          its held-out images (absent for a full fit)
-    train/                 MMEngine's work dir: logs, scalars, the best checkpoint
-    predictions/oof.npz    held-out predictions (cephalo.predictions format)
-    predictions/test.npz   test-stack predictions, when a test stack is given
-    metrics.json           MRE / SDR on the held-out fold, per landmark, and the mean-shape
-                           baseline's figures for comparison
+"""One training run: one model on one fold, leaving behind what tuning and fusion need in
+its folder (:mod:`cephalo.run_folder`: the parameters, the resolved config as code and as
+data, the fold's subsets, MMEngine's work dir, the predictions and the metrics).
 
 A ``pretrained`` file is mapped onto the backbone before training (or the run is refused:
 :mod:`cephalo.models.pretrained`); ``metrics.json`` records how many backbone tensors it gave.
@@ -43,7 +32,6 @@ import numpy as np
 from cephalo.baselines import mean_shape
 from cephalo.data.cache import cache_dir, training_cache
 from cephalo.data.prepared import PreparedImage, load_folds, load_images, read_manifest
-from cephalo.files import atomic_open
 from cephalo.metrics import per_landmark, radial_errors, summarize
 from cephalo.models.config import (
     DataSpec,
@@ -51,27 +39,19 @@ from cephalo.models.config import (
     cache_long_side,
     inference_device,
     missing_log_packages,
-    pipelines,
     uses_amp,
 )
 from cephalo.models.params import TrainParams, parse_params
 from cephalo.models.pretrained import with_pretrained
 from cephalo.predictions import Predictions
-from cephalo.work_dir import WORK_DIR, checkpoint_epoch, resume_point
+from cephalo.run_folder import RunFolder
+from cephalo.work_dir import checkpoint_epoch, resume_point
 
 # The Runner writes its config's text into its log, its vis_data and every checkpoint's meta;
 # MMEngine formats that text with yapf each time (about 1.3 s a time on one core: most of a
 # short tuning trial's fixed cost, and minutes of a long run's checkpoints). The run's own
 # config.py is formatted once; the Runner's copies are left as MMEngine writes them unformatted.
 RUNTIME_FORMATTING = False
-
-PARAMS = "params.json"
-CONFIG = "config.py"
-TRAIN_SUBSET = "data/train.json"
-VAL_SUBSET = "data/val.json"
-METRICS = "metrics.json"
-OOF = "predictions/oof.npz"
-TEST = "predictions/test.npz"
 
 
 def fold_split(dataset_dir: Path, fold: int | None) -> tuple[list[int], list[int]]:
@@ -107,17 +87,6 @@ def use_device(params: TrainParams) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
-def best_checkpoint(work_dir: Path) -> Path:
-    """The checkpoint the run keeps: the best by the selection metric, else the last."""
-    best = sorted(work_dir.glob("best_*.pth"), key=lambda p: p.stat().st_mtime)
-    if best:
-        return best[-1]
-    last = sorted(work_dir.glob("epoch_*.pth"), key=lambda p: int(p.stem.split("_")[1]))
-    if not last:
-        raise FileNotFoundError(f"no checkpoint in {work_dir}")
-    return last[-1]
-
-
 def prepared_images(
     dataset_dir: Path, images: Sequence[PreparedImage]
 ) -> Iterator[tuple[int, np.ndarray, float]]:
@@ -150,10 +119,6 @@ def run_fold(
     held-out images and ``test_images`` (id, BGR image, spacing); return the fold metrics.
     ``trial`` (from ``cephalo tune``) reports each validation to an Optuna trial, whose pruner
     may stop the run (:mod:`cephalo.tuning.pruning`)."""
-    from mmengine.config import Config
-
-    from cephalo.predict import load_model
-
     params = params if isinstance(params, TrainParams) else parse_params(params)
     use_device(params)
     missing = missing_log_packages(params)
@@ -163,6 +128,7 @@ def run_fold(
             f"pip install {' '.join(missing)} (or remove it from log_to)"
         )
     dataset_dir, run_dir = Path(dataset_dir), Path(run_dir)
+    folder = RunFolder(run_dir)
     names = tuple(read_manifest(dataset_dir)["landmarks"])
     train_ids, val_ids = fold_split(dataset_dir, fold)
     # What training reads: the reduced images, or the prepared ones at full size.
@@ -171,13 +137,13 @@ def run_fold(
         if params.training_cache
         else dataset_dir
     )
-    write_subset(source, train_ids, run_dir / TRAIN_SUBSET)
+    write_subset(source, train_ids, folder.train_subset)
     if val_ids:
-        write_subset(source, val_ids, run_dir / VAL_SUBSET)
+        write_subset(source, val_ids, folder.val_subset)
     config = run_config(params, dataset_dir, fold, run_dir, names)
-    resume_from = resume_point(run_dir) if _trained_with(run_dir, params) else None
+    resume_from = resume_point(run_dir) if _trained_with(folder, params) else None
     if resume_from is None:
-        _clear_earlier_attempt(run_dir)
+        _clear_earlier_attempt(folder)
     else:  # MMEngine's resume: weights, optimizer, schedule, epoch, best score so far
         config.update(resume=True, load_from=str(resume_from))
         print(f"resuming from {resume_from.name} (epoch {checkpoint_epoch(resume_from)})")
@@ -190,12 +156,12 @@ def run_fold(
 
         config["custom_hooks"].append(pruning_hook(trial))
         config["custom_imports"]["imports"].append(IMPORT)
-    (run_dir / PARAMS).write_text(params.model_dump_json(indent=1) + "\n")
-    Config(config).dump(str(run_dir / CONFIG))
+    folder.params_file.write_text(params.model_dump_json(indent=1) + "\n")
+    folder.write_config(config)
 
     train(run_dir, config, params.processes)
-    model = load_model(config, best_checkpoint(run_dir / WORK_DIR), device=inference_device(params))
-    _, predict_pipeline = pipelines(params)
+    model = folder.load_model(inference_device(params), config)
+    predict_pipeline = config["val_pipeline"]
 
     metrics: dict[str, Any] = dict(fold=fold, model=params.model)
     if pretrained is not None:
@@ -204,7 +170,7 @@ def run_fold(
         images = {image.image_id: image for image in load_images(dataset_dir)}
         held_out = [images[i] for i in val_ids]
         oof = _predict(model, predict_pipeline, prepared_images(dataset_dir, held_out), params)
-        oof.save(run_dir / OOF)
+        oof.save(folder.oof)
         summary, errors = score(oof.coords, held_out)
         baseline, _ = score(mean_shape([images[i] for i in train_ids], held_out), held_out)
         metrics.update(
@@ -214,8 +180,8 @@ def run_fold(
             mean_shape_baseline=baseline,
         )
     if test_images is not None:
-        _predict(model, predict_pipeline, test_images, params).save(run_dir / TEST)
-    _write_json(run_dir / METRICS, metrics)
+        _predict(model, predict_pipeline, test_images, params).save(folder.test)
+    folder.write_metrics(metrics)
     return metrics
 
 
@@ -232,34 +198,32 @@ def run_config(
     source = (
         cache_dir(dataset_dir, cache_long_side(params)) if params.training_cache else dataset_dir
     )
+    folder = RunFolder(run_dir)
     data = DataSpec(
         image_dir=source / "images",
-        train_ann=run_dir / TRAIN_SUBSET,
-        val_ann=None if fold is None else run_dir / VAL_SUBSET,
+        train_ann=folder.train_subset,
+        val_ann=None if fold is None else folder.val_subset,
         landmark_names=tuple(landmark_names),
     )
-    return build_config(params, data, work_dir=run_dir / WORK_DIR)
+    return build_config(params, data, work_dir=folder.work_dir)
 
 
-def _trained_with(run_dir: Path, params: TrainParams) -> bool:
+def _trained_with(folder: RunFolder, params: TrainParams) -> bool:
     """Whether the run folder's earlier attempt trained these very parameters."""
-    try:
-        earlier = json.loads((run_dir / PARAMS).read_text())
-    except FileNotFoundError:
-        return False
-    return earlier == json.loads(params.model_dump_json())
+    return folder.read_params() == json.loads(params.model_dump_json())
 
 
-def _clear_earlier_attempt(run_dir: Path) -> None:
+def _clear_earlier_attempt(folder: RunFolder) -> None:
     """Remove what an earlier attempt trained and predicted, so that none of its checkpoints
     or predictions is taken for this one's."""
-    for name in (WORK_DIR, "predictions"):
-        shutil.rmtree(run_dir / name, ignore_errors=True)
-    (run_dir / METRICS).unlink(missing_ok=True)
+    for path in (folder.work_dir, folder.predictions):
+        shutil.rmtree(path, ignore_errors=True)
+    folder.metrics_file.unlink(missing_ok=True)
 
 
 def train(run_dir: Path, config: dict[str, Any], processes: int) -> None:
-    """Train in this process, or in ``processes`` data-parallel ones from the dumped config."""
+    """Train in this process, or in ``processes`` data-parallel ones from the saved config
+    data (``config.json``)."""
     if processes > 1:
         command = [
             sys.executable,
@@ -269,18 +233,12 @@ def train(run_dir: Path, config: dict[str, Any], processes: int) -> None:
             f"--nproc_per_node={processes}",
             "-m",
             "cephalo.distributed",
-            str(run_dir / CONFIG),
+            str(RunFolder(run_dir).config_data),
         ]
         subprocess.run(command, check=True)
         return
-    from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from cephalo.checkpoints import use_safe_checkpoint_loader
-
-    for module in config["custom_imports"]["imports"]:  # what registers the metric and hooks
-        importlib.import_module(module)  # (a dict config skips custom_imports; fromfile doesn't)
-    use_safe_checkpoint_loader()
     # MMEngine keeps its logger and visualizer by name for the life of the process (named by
     # the second and "visualizer"): a second run in one process (a notebook, a test) would
     # log into the first run's files. Each run here gets its own.
@@ -290,7 +248,21 @@ def train(run_dir: Path, config: dict[str, Any], processes: int) -> None:
         experiment_name=f"{run_dir.name}-{unique}",
         visualizer=dict(config["visualizer"], name=f"visualizer-{unique}"),
     )
-    Runner.from_cfg(Config(config, format_python_code=RUNTIME_FORMATTING)).train()
+    Runner.from_cfg(runtime_config(config)).train()
+
+
+def runtime_config(config: dict[str, Any]) -> Any:
+    """``config`` as MMEngine's Runner gets it: the modules its ``custom_imports`` name
+    imported (a dict config skips them; they register the metric and hooks), the
+    weights-only checkpoint loader in place, its text left unformatted."""
+    from mmengine.config import Config
+
+    from cephalo.checkpoints import use_safe_checkpoint_loader
+
+    for module in config["custom_imports"]["imports"]:
+        importlib.import_module(module)
+    use_safe_checkpoint_loader()
+    return Config(config, format_python_code=RUNTIME_FORMATTING)
 
 
 def _predict(
@@ -306,8 +278,3 @@ def _predict(
         save_raw=params.save_raw,
         amp=uses_amp(params),
     )
-
-
-def _write_json(path: Path, data: Any) -> None:
-    with atomic_open(path, "w") as f:
-        f.write(json.dumps(data, indent=1) + "\n")

@@ -1,5 +1,5 @@
-"""What MMEngine's training leaves in a run folder's work dir (``train/``): the checkpoint an
-interrupted run resumes from, and the scalars it logged.
+"""What MMEngine's training leaves in a run folder's work dir (``train/``): the checkpoint a
+trained run keeps, the one an interrupted run resumes from, and the scalars it logged.
 
 A fold run on a GPU takes hours. One that was killed or failed after its first checkpoint
 goes on from there when it runs again with the same settings: MMEngine's resume restores the
@@ -36,6 +36,17 @@ def checkpoint_epoch(checkpoint: Path) -> int:
     if found is None:
         raise ValueError(f"{checkpoint}: not an epoch checkpoint (epoch_N.pth)")
     return int(found.group(1))
+
+
+def best_checkpoint(work_dir: Path) -> Path:
+    """The checkpoint a run keeps: the best by its selection metric, else the last epoch's."""
+    best = sorted(work_dir.glob("best_*.pth"), key=lambda p: p.stat().st_mtime)
+    if best:
+        return best[-1]
+    last = sorted(work_dir.glob("epoch_*.pth"), key=checkpoint_epoch)
+    if not last:
+        raise FileNotFoundError(f"no checkpoint in {work_dir}")
+    return last[-1]
 
 
 def scalar_logs(run_dir: str | Path) -> list[Path]:

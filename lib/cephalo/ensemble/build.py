@@ -51,6 +51,7 @@ from cephalo.experiments.spec import TestStack, beside, read_yaml_model
 from cephalo.files import atomic_open
 from cephalo.metrics import MRE, radial_errors, summarize
 from cephalo.predictions import Predictions
+from cephalo.run_folder import RunFolder
 from cephalo.submission import MANIFEST, inside, write_json, write_submission
 from cephalo.tta import IDENTITY, View, parse_view
 
@@ -195,7 +196,7 @@ def _predict(
 def _cache_path(cache: Path, member: Member, run: FoldRun, split: str) -> Path:
     """Where a fold model's predictions are cached: named after the run's settings and when
     it started, so a run redone (new settings, new checkpoint) is predicted afresh."""
-    state = json.loads((run.run_dir / "run.json").read_text())
+    state = RunFolder(run.run_dir).read_state()
     stamp = hashlib.sha256(f"{state['digest']}-{state['started']}".encode()).hexdigest()[:12]
     folder = cache / member.experiment / member.variant / f"fold{run.fold}"
     return folder / f"{member.view.name}-{split}-{stamp}.npz"

@@ -11,7 +11,6 @@ kit's weights-only loader); nothing in a run folder is executed. Predictions are
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cephalo.predictions import Predictions, load_predictions
+from cephalo.run_folder import RunFolder
 from cephalo.tta import View
 
 
@@ -67,11 +67,7 @@ def choose_variants(
             FoldRun(
                 Path(row.run_dir),
                 int(row.fold),
-                Path(
-                    json.loads((Path(row.run_dir) / "run.json").read_text())["parameters"][
-                        "dataset_dir"
-                    ]
-                ),
+                Path(RunFolder(row.run_dir).read_state()["parameters"]["dataset_dir"]),
             )
             for row in group.sort_values("fold").itertuples()
         ]
@@ -82,26 +78,15 @@ class Predictor:
     """A fold model, rebuilt from its run folder, predicting images under a view."""
 
     def __init__(self, run_dir: Path) -> None:
-        from cephalo.data.prepared import read_manifest
-        from cephalo.models.config import DataSpec, build_config, inference_device, pipelines
+        from cephalo.models.config import inference_device
         from cephalo.models.params import trained_params
-        from cephalo.predict import load_model
-        from cephalo.train import best_checkpoint
 
-        state = json.loads((run_dir / "run.json").read_text())
-        self.params = trained_params(json.loads((run_dir / "params.json").read_text()))
-        dataset = Path(state["parameters"]["dataset_dir"])
-        names = tuple(read_manifest(dataset)["landmarks"])
-        data = DataSpec(
-            image_dir=dataset / "images",
-            train_ann=run_dir / "data" / "train.json",
-            val_ann=None,
-            landmark_names=names,
-        )
-        config = build_config(self.params, data, work_dir=run_dir / "train")
-        device = inference_device(self.params)  # the GPU when there is one, as in training
-        self.model = load_model(config, best_checkpoint(run_dir / "train"), device=device)
-        _, self.pipeline = pipelines(self.params)
+        folder = RunFolder(run_dir)
+        self.params = trained_params(folder.read_params())
+        config = folder.trained_config()  # what the run trained with
+        # the GPU when there is one, as in training
+        self.model = folder.load_model(inference_device(self.params), config)
+        self.pipeline = config["val_pipeline"]
 
     def predict(
         self, images: Iterable[tuple[int, np.ndarray, float]], view: View, save_raw: bool = False

@@ -34,14 +34,7 @@ from tqdm import tqdm
 
 from cephalo.experiments import registry
 from cephalo.experiments.spec import Experiment, Run, SpecError, load_experiment
-from cephalo.experiments.worker import (
-    LOG,
-    NOTEBOOK,
-    prepare_run,
-    read_state,
-    registry_row,
-    write_state,
-)
+from cephalo.experiments.worker import prepare_run, registry_row
 from cephalo.models.params import parse_params
 from cephalo.work_dir import scalar_logs
 
@@ -56,7 +49,7 @@ COMPLETED, CHANGED, FAILED, INTERRUPTED, PENDING = (
 
 def run_status(run: Run) -> str:
     """Where ``run`` stands, from its folder."""
-    state = read_state(run.run_dir)
+    state = run.folder.read_state()
     if state is None:
         return PENDING
     if state["status"] == COMPLETED:
@@ -117,7 +110,7 @@ def run_experiment(
     with _experiment_lock(experiment):
         for run in runs:  # the registry catches up with runs whose recording was cut short
             if result.statuses[run.name] == COMPLETED:
-                registry.record(experiment.registry, registry_row(read_state(run.run_dir)))
+                registry.record(experiment.registry, registry_row(run.folder.read_state()))
         todo = [run for run in runs if result.statuses[run.name] != COMPLETED]
         click.echo(
             f"{experiment.name}: {len(runs) - len(todo)} of {len(runs)} runs already complete, "
@@ -142,7 +135,7 @@ def _execute(
                 slot = min(set(range(workers)) - {s for *_, s in running.values()})
                 env = worker_environment(workers, gpus[slot] if gpus else None)
                 running[run.name] = (run, _start(experiment, run, env, restart), slot)
-                tqdm.write(f"  start   {run.name}: log in {run.run_dir / LOG}")
+                tqdm.write(f"  start   {run.name}: log in {run.folder.log}")
             time.sleep(0.5)
             for name, (run, process, _) in list(running.items()):
                 if process.poll() is None:
@@ -190,7 +183,7 @@ def _start(
     experiment: Experiment, run: Run, env: dict[str, str], restart: bool
 ) -> subprocess.Popen[bytes]:
     prepare_run(run, experiment.registry, restart=restart)
-    with open(run.run_dir / LOG, "ab") as log:
+    with open(run.folder.log, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "cephalo.experiments.worker", str(run.run_dir)],
             stdout=log,
@@ -202,18 +195,18 @@ def _start(
 
 def _finish(experiment: Experiment, run: Run, returncode: int) -> str:
     """Report a worker that exited; record the run failed if the worker could not."""
-    state = read_state(run.run_dir) or {}
+    state = run.folder.read_state() or {}
     if state.get("status") not in (COMPLETED, FAILED):
         how = f"signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
-        state.update(status=FAILED, error=f"worker died ({how}); see {run.run_dir / LOG}")
-        write_state(run.run_dir, state)
+        state.update(status=FAILED, error=f"worker died ({how}); see {run.folder.log}")
+        run.folder.write_state(state)
         registry.record(experiment.registry, registry_row(state))
     if state["status"] == COMPLETED:
         mre = registry_row(state)["metrics"] or {}
         score = f"MRE {mre['MRE']:.2f} mm" if "MRE" in mre else "full fit"
         tqdm.write(f"  done    {run.name}: {score} ({state.get('seconds', 0):.0f} s)")
     else:
-        tqdm.write(f"  FAILED  {run.name}: {state['error']}\n          {run.run_dir / NOTEBOOK}")
+        tqdm.write(f"  FAILED  {run.name}: {state['error']}\n          {run.folder.notebook}")
     return state["status"]
 
 

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cephalo.errors import validation_problems
 from cephalo.models.params import parse_params
+from cephalo.run_folder import RunFolder
 
 FULL = "full"
 Spec = TypeVar("Spec", bound=BaseModel)
@@ -90,6 +91,10 @@ class Run:
         settings = {k: v for k, v in self.parameters.items() if k not in ("run_dir", "trial")}
         text = json.dumps([self.notebook, settings], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.run_dir)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ executed notebook shows the failing cell.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -26,13 +25,9 @@ from typing import Any
 
 from cephalo.experiments import registry
 from cephalo.experiments.spec import Run
-from cephalo.files import atomic_open
+from cephalo.run_folder import RunFolder
 from cephalo.work_dir import checkpoint_epoch, resume_point
 
-STATE = "run.json"
-NOTEBOOK = "notebook.ipynb"
-LOG = "run.log"
-METRICS = "metrics.json"
 INTERRUPTED = "interrupted"  # how an error recorded for a SIGTERM begins
 
 _log = logging.getLogger(__name__)
@@ -42,25 +37,12 @@ class Interrupted(BaseException):
     """The process was asked to stop (SIGTERM)."""
 
 
-def read_state(run_dir: Path) -> dict[str, Any] | None:
-    """The run's ``run.json``, or None when the run never started."""
-    try:
-        return json.loads((run_dir / STATE).read_text())
-    except FileNotFoundError:
-        return None
-
-
-def write_state(run_dir: Path, state: dict[str, Any]) -> None:
-    with atomic_open(run_dir / STATE, "w") as f:
-        f.write(json.dumps(state, indent=1) + "\n")
-
-
 def prepare_run(run: Run, registry_file: Path, restart: bool = False, **extra: Any) -> None:
     """The folder of ``run`` holding its ``run.json``; ``extra`` adds registry columns (the
     tuner's trial number). An earlier attempt with the same settings that saved a checkpoint
     is kept, to resume from it (``run.json`` says from which epoch); any other earlier
     attempt is removed, as it is with ``restart``."""
-    earlier = read_state(run.run_dir)
+    earlier = run.folder.read_state()
     checkpoint = resume_point(run.run_dir)
     resumable = not restart and earlier is not None and checkpoint is not None
     if resumable and earlier.get("digest") != run.digest:
@@ -85,15 +67,14 @@ def prepare_run(run: Run, registry_file: Path, restart: bool = False, **extra: A
     if resumable:
         state["resumed_from_epoch"] = checkpoint_epoch(checkpoint)
         state["attempt"] = earlier.get("attempt", 1) + 1
-    write_state(run.run_dir, state)
+    run.folder.write_state(state)
 
 
 def registry_row(state: dict[str, Any]) -> dict[str, Any]:
     """The registry's row of a run, from its ``run.json`` (and metrics, once completed)."""
-    run_dir = Path(state["run_dir"])
     metrics = None
-    if state["status"] == "completed" and (run_dir / METRICS).is_file():
-        metrics = json.loads((run_dir / METRICS).read_text())
+    if state["status"] == "completed":
+        metrics = RunFolder(state["run_dir"]).read_metrics()
     return dict(
         {k: state.get(k) for k in registry.COLUMNS if k not in ("params", "metrics")},
         params=state["parameters"]["params"],
@@ -107,11 +88,12 @@ def execute_run(run_dir: Path) -> int:
 
     from cephalo.notebooks import describe_failure, execute
 
-    state = read_state(run_dir)
+    folder = RunFolder(run_dir)
+    state = folder.read_state()
     if state is None:
-        raise FileNotFoundError(f"{run_dir / STATE} does not exist")
+        raise FileNotFoundError(f"{folder.state_file} does not exist")
     state.update(status="running", started=time.time(), host=socket.gethostname(), pid=os.getpid())
-    write_state(run_dir, state)
+    folder.write_state(state)
     registry.record(state["registry"], registry_row(state))
 
     def interrupt(signum: int, frame: object) -> None:
@@ -120,8 +102,8 @@ def execute_run(run_dir: Path) -> int:
     signal.signal(signal.SIGTERM, interrupt)
     error, status = None, "completed"
     try:
-        with _cell_log(run_dir / LOG):
-            execute(state["notebook"], run_dir / NOTEBOOK, state["parameters"], log_output=True)
+        with _cell_log(folder.log):
+            execute(state["notebook"], folder.notebook, state["parameters"], log_output=True)
     except PapermillExecutionError as failure:
         error = describe_failure(failure)
         status = "pruned" if failure.ename == "TrialPruned" else "failed"
@@ -138,7 +120,7 @@ def execute_run(run_dir: Path) -> int:
         finished=finished,
         seconds=round(finished - state["started"], 1),
     )
-    write_state(run_dir, state)
+    folder.write_state(state)
     registry.record(state["registry"], registry_row(state))
     return 0 if status == "completed" else 1
 

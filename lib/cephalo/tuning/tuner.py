@@ -15,7 +15,6 @@ at most one trial each, when they finish at the same moment).
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import warnings
@@ -34,14 +33,9 @@ from cephalo.experiments.spec import (
     prepared_dataset,
     registry_path,
 )
-from cephalo.experiments.worker import (
-    INTERRUPTED,
-    METRICS,
-    execute_run,
-    prepare_run,
-    read_state,
-)
+from cephalo.experiments.worker import INTERRUPTED, execute_run, prepare_run
 from cephalo.models.params import parse_params
+from cephalo.run_folder import RunFolder
 from cephalo.tuning.spec import TuneSpec, exported_params, read_tune_spec, trial_params
 from cephalo.tuning.storage import HEARTBEAT_S, default_storage, masked, open_storage
 from cephalo.tuning.study import enqueued, make_pruner, make_sampler, suggest
@@ -146,7 +140,7 @@ class _Objective:
             if state["status"] != "completed":
                 trial.set_user_attr("error", state["error"])
                 raise RunFailed(f"trial {trial.number}, fold {fold}: {state['error']}")
-            metrics = json.loads((Path(state["run_dir"]) / METRICS).read_text())
+            metrics = RunFolder(state["run_dir"]).read_metrics()
             trial.set_user_attr(f"fold{fold}", metrics[self.spec.objective])
             values.append(metrics[self.spec.objective])
         return float(sum(values) / len(values))
@@ -183,7 +177,7 @@ class _Objective:
         )
         prepare_run(run, registry_path(self.spec_path), trial=trial.number)
         execute_run(run_dir)
-        return read_state(run_dir)
+        return RunFolder(run_dir).read_state()
 
     def _run_dir(self, number: int, fold: int) -> Path:
         return experiment_root(self.spec_path) / "trials" / _variant(number) / f"fold{fold}"
@@ -205,7 +199,7 @@ def _take_over(lost: Path, run_dir: Path) -> None:
     """Move a lost trial's unfinished run folder to its retry's place, where the retry's
     run resumes from its last checkpoint when the training parameters are the same
     (:func:`cephalo.experiments.worker.prepare_run` decides)."""
-    state = read_state(lost) if lost.is_dir() else None
+    state = RunFolder(lost).read_state() if lost.is_dir() else None
     if state is None or state["status"] == "completed" or run_dir.exists():
         return
     run_dir.parent.mkdir(parents=True, exist_ok=True)
