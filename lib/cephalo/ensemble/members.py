@@ -4,8 +4,9 @@ A member is one variant of one experiment seen through one TTA view. Its out-of-
 predictions put together the held-out predictions of its fold models (every image predicted
 by the model that never saw it); its test predictions average all its fold models.
 
-Models are rebuilt from each run's ``params.json`` and its best checkpoint (loaded with the
-kit's weights-only loader); nothing in a run folder is executed. Predictions are cached as
+Models are rebuilt from the config each run trained with (``config.json``, as data; see
+:mod:`cephalo.run_folder`) and its best checkpoint (loaded with the kit's weights-only
+loader); nothing in a run folder is executed. Predictions are cached as
 ``.npz`` files (written atomically), so an interrupted ensemble resumes where it stopped.
 """
 
