@@ -130,7 +130,7 @@ def test_training_the_ensemble_and_predict_follow_one_device_decision(fast_demo,
     monkeypatch.setattr(predict, "load_model", lambda config, path, device: loaded.append(device))
     for gpu in (False, True):
         monkeypatch.setattr(torch.cuda, "is_available", lambda gpu=gpu: gpu)
-        Predictor(run_dir)
+        Predictor.of_run(run_dir)
         assert inference_device(params) == loaded[-1]
     assert loaded == ["cpu", "cuda:0"]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

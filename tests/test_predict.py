@@ -183,7 +183,7 @@ def test_a_member_predicts_as_trained_whatever_the_config_code_becomes(
     images = load_images(dataset)[:3]
 
     def predicted() -> np.ndarray:
-        return Predictor(run).predict(prepared_images(dataset, images), IDENTITY).coords
+        return Predictor.of_run(run).predict(prepared_images(dataset, images), IDENTITY).coords
 
     before = predicted()
     monkeypatch.setattr(cfg, "BBOX_PADDING", 1.25)

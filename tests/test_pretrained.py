@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from mmengine.hooks import Hook
@@ -199,5 +200,10 @@ def test_a_run_records_what_it_loaded_and_predicts_without_the_file(dataset, tmp
     # The ensemble's rebuild needs the run folder, not the pretrained file.
     (run / "run.json").write_text(json.dumps(dict(parameters=dict(dataset_dir=str(dataset)))))
     shutil.move(path, tmp_path / "gone.pth")
-    predictor = Predictor(run)
-    assert predictor.params.pretrained is None
+    from cephalo.data.prepared import load_images
+    from cephalo.train import prepared_images
+    from cephalo.tta import IDENTITY
+
+    images = prepared_images(dataset, load_images(dataset)[:2])
+    predicted = Predictor.of_run(run).predict(images, IDENTITY)
+    assert predicted.coords.shape == (2, 38, 2) and np.isfinite(predicted.coords).all()

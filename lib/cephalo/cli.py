@@ -45,6 +45,7 @@ class LazyGroup(click.Group):
         "dashboard": "cephalo.tuning.commands:dashboard_command",
         "ensemble": "cephalo.ensemble.commands:ensemble_command",
         "predict": "cephalo.ensemble.commands:predict_command",
+        "export": "cephalo.ensemble.commands:export_command",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )

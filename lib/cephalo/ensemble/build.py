@@ -142,24 +142,51 @@ def test_predictions(
 ) -> list[list[Predictions]]:
     """Every member's fold models' predictions of the test stack. What ``cephalo predict``
     runs, and with ``cache`` what the ensemble step runs."""
+    predictors: dict[Path, Predictor] = {}
+
+    def fold_model(member: Member, run: FoldRun) -> ModelPrediction:
+        def predicted(items: Callable[[], Any], view: View, raw: bool) -> Predictions:
+            compute = partial(_predict, predictors, run.run_dir, items, view, raw)
+            path = _cache_path(cache, member, run, "test") if cache else None
+            return cached(path, compute, raw) if path else compute()
+
+        return predicted
+
+    models = [[fold_model(member, run) for run in member.runs] for member in members]
+    return stack_predictions(members, models, stack, gt, raw)
+
+
+ModelPrediction = Callable[[Callable[[], Any], View, bool], Predictions]
+"""(images, view, raw outputs?) -> one model's predictions of the images under the view."""
+
+
+def stack_predictions(
+    members: list[Member],
+    models: list[list[ModelPrediction]],
+    stack: Path,
+    gt: Path | None = None,
+    raw: bool = False,
+) -> list[list[Predictions]]:
+    """Each member's models' predictions of ``stack`` (``models[i]``: member i's models),
+    the stack read one slice at a time for each model."""
     from cephalo.data.prepare import check_stack
     from cephalo.predict import stack_images
 
     n_slices, _, _ = check_stack(Path(stack))  # before any model is loaded
-    predictors: dict[Path, Predictor] = {}
-    result = []
-    bar = _progress(members, "test predictions")
+    total = sum(len(m) for m in models)
+    bar = tqdm(total=total, desc="test predictions", unit="model", disable=None)
 
     def slices() -> Any:
         images = stack_images(stack, gt)
         return tqdm(images, total=n_slices, unit="slice", leave=False, disable=bar.disable)
 
-    for member in members:
+    result = []
+    for member, member_models in zip(members, models, strict=True):
+        bar.set_postfix_str(member.name)
         parts = []
-        for run in _advancing(bar, member):
-            compute = partial(_predict, predictors, run.run_dir, slices, member.view, raw)
-            path = _cache_path(cache, member, run, "test") if cache else None
-            parts.append(cached(path, compute, raw) if path else compute())
+        for model in member_models:
+            parts.append(model(slices, member.view, raw))
+            bar.update()
         check_same_images(parts)
         result.append(parts)
     bar.close()
@@ -189,7 +216,7 @@ def _predict(
 ) -> Predictions:
     """One fold model's predictions of ``items()`` under ``view`` (models loaded once)."""
     if run_dir not in predictors:
-        predictors[run_dir] = Predictor(run_dir)
+        predictors[run_dir] = Predictor.of_run(run_dir)
     return predictors[run_dir].predict(items(), view, save_raw=raw)
 
 

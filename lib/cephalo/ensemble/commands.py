@@ -1,4 +1,5 @@
-"""The ensemble commands of the CLI: ``cephalo ensemble`` and ``cephalo predict``."""
+"""The ensemble commands of the CLI: ``cephalo ensemble``, ``cephalo export`` and
+``cephalo predict``."""
 
 from __future__ import annotations
 
@@ -37,23 +38,74 @@ def ensemble_command(spec: str, out: str) -> None:
 
 
 @click.command("predict")
-@click.option("--stack", type=click.Path(dir_okay=False, exists=True), required=True)
+@click.option("--stack", type=click.Path(dir_okay=False, exists=True), help="With --ensemble.")
 @click.option(
     "--ensemble",
     type=click.Path(file_okay=False, exists=True),
-    required=True,
     help="A submission folder written by `cephalo ensemble`.",
 )
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The JSON to write.")
-def predict_command(stack: str, ensemble: str, out: str) -> None:
+@click.option(
+    "--bundle",
+    type=click.Path(file_okay=False, exists=True),
+    help="A bundle written by `cephalo export` (self-contained: the container's form).",
+)
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(),
+    help="With --bundle: a stack, or a folder holding exactly one .mha "
+    "[default: /input/images/lateral-dental-x-rays, the platform's].",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="The JSON to write [with --bundle, default: /output/orthodontic-landmarks.json].",
+)
+def predict_command(
+    stack: str | None,
+    ensemble: str | None,
+    bundle: str | None,
+    input_path: str | None,
+    out: str | None,
+) -> None:
     """Predict a stacked .mha with a stored ensemble and write the challenge's JSON: what
     the grand-challenge container does (slice by slice, padding cropped, every member with
-    its TTA view, fused with the stored weights)."""
+    its TTA view, fused with the stored weights). Either --ensemble with --stack, or
+    --bundle (with --input)."""
+    from cephalo.bundle import PLATFORM_INPUT, PLATFORM_OUTPUT, predict_with_bundle
     from cephalo.ensemble.build import predict_stack
     from cephalo.errors import DataError
 
+    if (ensemble is None) == (bundle is None):
+        raise click.UsageError("give either --ensemble (with --stack) or --bundle")
     try:
-        path = predict_stack(Path(ensemble), Path(stack), Path(out))
+        if bundle is not None:
+            if stack is not None:
+                raise click.UsageError("--bundle reads --input, not --stack")
+            source = Path(input_path) if input_path else PLATFORM_INPUT
+            target = Path(out) if out else PLATFORM_OUTPUT
+            path = predict_with_bundle(Path(bundle), source, target)
+        else:
+            if stack is None or out is None or input_path is not None:
+                raise click.UsageError("--ensemble needs --stack and --out (not --input)")
+            path = predict_stack(Path(ensemble), Path(stack), Path(out))
     except (DataError, ValueError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"wrote {path}")
+
+
+@click.command("export")
+@click.argument("submission", type=click.Path(file_okay=False, exists=True))
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="The bundle folder.")
+def export_command(submission: str, out: str) -> None:
+    """Copy what the SUBMISSION's ensemble needs to predict into one self-contained folder
+    (weights, model configs, views, fusion weights, checksums): `cephalo predict --bundle`
+    runs it with no run folder, dataset or registry at hand."""
+    from cephalo.bundle import bundle_size, export_bundle
+    from cephalo.errors import DataError
+
+    try:
+        path = export_bundle(submission, out)
+    except (DataError, FileNotFoundError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"bundle: {path} ({bundle_size(path) / 1e6:.1f} MB)")

@@ -76,25 +76,30 @@ def choose_variants(
 
 
 class Predictor:
-    """A fold model, rebuilt from its run folder, predicting images under a view."""
+    """A trained model predicting images under a view, with the pipeline it was validated
+    with and its batch size and precision."""
 
-    def __init__(self, run_dir: Path) -> None:
-        from cephalo.models.config import inference_device
+    def __init__(self, model: Any, pipeline: list[dict[str, Any]], batch_size: int, amp: bool):
+        self.model, self.pipeline, self.batch_size, self.amp = model, pipeline, batch_size, amp
+
+    @classmethod
+    def of_run(cls, run_dir: Path) -> Predictor:
+        """A fold model rebuilt from its run folder, on the GPU when there is one (the same
+        decision as training)."""
+        from cephalo.models.config import inference_device, uses_amp
         from cephalo.models.params import trained_params
 
         folder = RunFolder(run_dir)
-        self.params = trained_params(folder.read_params())
+        params = trained_params(folder.read_params())
         config = folder.trained_config()  # what the run trained with
-        # the GPU when there is one, as in training
-        self.model = folder.load_model(inference_device(self.params), config)
-        self.pipeline = config["val_pipeline"]
+        model = folder.load_model(inference_device(params), config)
+        return cls(model, config["val_pipeline"], params.batch_size, uses_amp(params))
 
     def predict(
         self, images: Iterable[tuple[int, np.ndarray, float]], view: View, save_raw: bool = False
     ) -> Predictions:
         """Predictions of the images under ``view``, coordinates mapped back to the
         original images (raw outputs, when kept, stay in the view's frame)."""
-        from cephalo.models.config import uses_amp
         from cephalo.predict import predict_images
 
         sizes = {}
@@ -105,12 +110,7 @@ class Predictor:
                 yield image_id, view.apply(image), spacing
 
         result = predict_images(
-            self.model,
-            self.pipeline,
-            viewed(),
-            self.params.batch_size,
-            save_raw=save_raw,
-            amp=uses_amp(self.params),
+            self.model, self.pipeline, viewed(), self.batch_size, save_raw=save_raw, amp=self.amp
         )
         for i, image_id in enumerate(result.image_id):
             width, height = sizes[int(image_id)]

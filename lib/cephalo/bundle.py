@@ -1,0 +1,188 @@
+"""A submission's ensemble as one self-contained folder: what the challenge's container runs.
+
+A submission folder (``cephalo ensemble``) points at run folders and a prepared dataset by
+absolute path. ``cephalo export SUBMISSION --out BUNDLE`` copies what prediction needs into
+one folder that points nowhere else::
+
+    bundle.json                the fusion and its weights, each member's TTA view and models,
+                               the landmark names, a SHA-256 of every file, the package
+                               versions and the git commit it came from
+    models/<name>/config.json  the model and the pipeline it was validated with (data only)
+    models/<name>/weights.pth  the kept checkpoint's weights (EMA weights when the run kept
+                               an average) and dataset meta; no optimizer state
+
+``cephalo predict --bundle BUNDLE --input DIR_OR_FILE --out FILE`` loads it (checksums
+checked, checkpoints through the weights-only loader) and predicts a stack as
+``cephalo predict --ensemble`` does: every member's models under its view, fused with the
+stored weights, the challenge's JSON validated. An input folder must hold exactly one
+``.mha``, whatever its name, as the platform mounts it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cephalo.errors import DataError
+from cephalo.files import atomic_open
+from cephalo.run_folder import RunFolder
+from cephalo.submission import MANIFEST, git_commit, versions, write_json
+from cephalo.work_dir import best_checkpoint
+
+BUNDLE = "bundle.json"
+FORMAT = 1
+PLATFORM_INPUT = Path("/input/images/lateral-dental-x-rays")
+PLATFORM_OUTPUT = Path("/output/orthodontic-landmarks.json")
+
+
+def export_bundle(submission: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Write the bundle of ``submission`` to ``out`` (replaced when it exists); its manifest
+    last, so an interrupted export leaves no bundle that looks complete."""
+    import torch
+
+    from cephalo.checkpoints import load_checkpoint_file
+    from cephalo.models.params import trained_params
+
+    manifest = json.loads((Path(submission) / MANIFEST).read_text())
+    out = Path(out)
+    partial = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    models: dict[str, str] = {}  # run folder -> model name in the bundle
+    members = []
+    for member in manifest["members"]:
+        names = []
+        for run in member["runs"]:
+            folder = RunFolder(run["run_dir"])
+            if run["run_dir"] not in models:
+                name = f"{member['experiment']}-{member['variant']}-fold{run['fold']}"
+                target = partial / "models" / name
+                target.mkdir(parents=True)
+                config = folder.trained_config()
+                params = trained_params(folder.read_params())
+                described = dict(
+                    model=config["model"],
+                    val_pipeline=config["val_pipeline"],
+                    batch_size=params.batch_size,
+                    amp=params.amp,  # autocast when predicting on a GPU
+                )
+                (target / "config.json").write_text(json.dumps(described, indent=1) + "\n")
+                saved = load_checkpoint_file(best_checkpoint(folder.work_dir), map_location="cpu")
+                meta = {"dataset_meta": saved.get("meta", {}).get("dataset_meta")}
+                torch.save(dict(state_dict=saved["state_dict"], meta=meta), target / "weights.pth")
+                models[run["run_dir"]] = name
+            names.append(models[run["run_dir"]])
+        members.append(dict(name=member["name"], view=member["view"], models=names))
+    files = {
+        str(path.relative_to(partial)): _sha256(path)
+        for path in sorted(partial.rglob("*"))
+        if path.is_file()
+    }
+    description = dict(
+        format=FORMAT,
+        fusion=manifest["fusion"],
+        weights=manifest["weights"],
+        raw=manifest["raw"],
+        members=members,
+        files=files,
+        versions=versions(),
+        commit=git_commit(),
+    )
+    with atomic_open(partial / BUNDLE, "w") as f:
+        f.write(json.dumps(description, indent=1) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
+    return out
+
+
+def bundle_size(bundle: str | os.PathLike[str]) -> int:
+    return sum(p.stat().st_size for p in Path(bundle).rglob("*") if p.is_file())
+
+
+def read_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
+    """The bundle's manifest, once every file it lists matches its checksum."""
+    bundle = Path(bundle)
+    if not (bundle / BUNDLE).is_file():
+        raise DataError(f"{bundle}: not a bundle (no {BUNDLE}; write one with cephalo export)")
+    description = json.loads((bundle / BUNDLE).read_text())
+    for name, digest in description["files"].items():
+        path = bundle / name
+        if not path.is_file() or _sha256(path) != digest:
+            raise DataError(f"{path}: missing or changed since the bundle was exported")
+    return description
+
+
+def input_stack(path: str | os.PathLike[str]) -> Path:
+    """The stack to predict: ``path`` itself, or the one ``.mha`` in the folder ``path``."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise DataError(f"{path}: no such file or folder")
+    stacks = sorted(path.glob("*.mha"))
+    if len(stacks) != 1:
+        found = ", ".join(p.name for p in stacks) or "none"
+        raise DataError(f"{path}: expected exactly one .mha stack, found {found}")
+    return stacks[0]
+
+
+def predict_with_bundle(
+    bundle: str | os.PathLike[str], stack_or_folder: str | os.PathLike[str], out: Path
+) -> Path:
+    """The bundle's ensemble on a stack, written as the challenge's JSON and validated."""
+    from cephalo.ensemble.build import fuse, stack_predictions
+    from cephalo.ensemble.members import Member, Predictor
+    from cephalo.models.config import inference_device
+    from cephalo.models.params import TrainParams
+    from cephalo.predict import load_model
+    from cephalo.submission import validate
+    from cephalo.tta import View
+
+    bundle = Path(bundle)
+    stack = input_stack(stack_or_folder)
+    description = read_bundle(bundle)
+    device = inference_device(TrainParams())  # the GPU when there is one, as in training
+    predictors: dict[str, Predictor] = {}
+
+    def predictor(name: str) -> Predictor:
+        """The bundle's model ``name``, loaded once."""
+        if name not in predictors:
+            folder = bundle / "models" / name
+            described = json.loads((folder / "config.json").read_text())
+            model = load_model(dict(model=described["model"]), folder / "weights.pth", device)
+            amp = described["amp"] and device != "cpu"
+            predictors[name] = Predictor(
+                model, described["val_pipeline"], described["batch_size"], amp
+            )
+        return predictors[name]
+
+    def model(name: str) -> Any:
+        return lambda items, view, raw: predictor(name).predict(items(), view, save_raw=raw)
+
+    members, models = [], []
+    for member in description["members"]:
+        view = View(member["view"]["flip"], member["view"]["scale"], tuple(member["view"]["shift"]))
+        experiment, variant, _ = member["name"].split("/")
+        members.append(Member(experiment, variant, view, ()))
+        models.append([model(name) for name in member["models"]])
+    test = stack_predictions(members, models, stack, raw=description["raw"])
+    slices, sizes = test[0][0].image_id, test[0][0].image_size
+    weights = None if description["weights"] is None else np.array(description["weights"])
+    fused = fuse(description["fusion"], members, test, weights)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, slices, fused)
+    validate(out, slices, sizes)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
