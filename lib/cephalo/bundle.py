@@ -7,7 +7,8 @@ one folder that points nowhere else::
     bundle.json                the fusion and its weights, each member's TTA view and models,
                                the landmark names, a SHA-256 of every file, the package
                                versions and the git commit it came from
-    models/<name>/config.json  the model and the pipeline it was validated with (data only)
+    models/<name>/model.json   the model's config, the pipeline it was validated with, its
+                               batch size and precision (data only)
     models/<name>/weights.pth  the kept checkpoint's weights (EMA weights when the run kept
                                an average) and dataset meta; no optimizer state
 
@@ -36,6 +37,7 @@ from cephalo.submission import MANIFEST, git_commit, versions, write_json
 from cephalo.work_dir import best_checkpoint
 
 BUNDLE = "bundle.json"
+MODEL, WEIGHTS = "model.json", "weights.pth"  # in models/<name>/
 FORMAT = 1
 PLATFORM_INPUT = Path("/input/images/lateral-dental-x-rays")
 PLATFORM_OUTPUT = Path("/output/orthodontic-landmarks.json")
@@ -71,10 +73,10 @@ def export_bundle(submission: str | os.PathLike[str], out: str | os.PathLike[str
                     batch_size=params.batch_size,
                     amp=params.amp,  # autocast when predicting on a GPU
                 )
-                (target / "config.json").write_text(json.dumps(described, indent=1) + "\n")
+                (target / MODEL).write_text(json.dumps(described, indent=1) + "\n")
                 saved = load_checkpoint_file(best_checkpoint(folder.work_dir), map_location="cpu")
                 meta = {"dataset_meta": saved.get("meta", {}).get("dataset_meta")}
-                torch.save(dict(state_dict=saved["state_dict"], meta=meta), target / "weights.pth")
+                torch.save(dict(state_dict=saved["state_dict"], meta=meta), target / WEIGHTS)
                 models[run["run_dir"]] = name
             names.append(models[run["run_dir"]])
         members.append(dict(name=member["name"], view=member["view"], models=names))
@@ -153,8 +155,8 @@ def predict_with_bundle(
         """The bundle's model ``name``, loaded once."""
         if name not in predictors:
             folder = bundle / "models" / name
-            described = json.loads((folder / "config.json").read_text())
-            model = load_model(dict(model=described["model"]), folder / "weights.pth", device)
+            described = json.loads((folder / MODEL).read_text())
+            model = load_model(dict(model=described["model"]), folder / WEIGHTS, device)
             amp = described["amp"] and device != "cpu"
             predictors[name] = Predictor(
                 model, described["val_pipeline"], described["batch_size"], amp
