@@ -53,6 +53,7 @@ def test_a_bundle_predicts_the_submission_with_nothing_else_at_hand(fast_demo, t
         for here, there in away.items():
             there.rename(here)
     assert result.returncode == 0, result.stderr
+    assert "peak memory" in result.stdout and "GiB" in result.stdout
     submitted, predicted = read_predictions(submission / "predictions.json"), read_predictions(out)
     assert sorted(predicted) == sorted(submitted)
     assert max(np.abs(predicted[z] - submitted[z]).max() for z in submitted) < 1e-6

@@ -91,7 +91,24 @@ def predict_command(
             path = predict_stack(Path(ensemble), Path(stack), Path(out))
     except (DataError, ValueError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"wrote {path}")
+    click.echo(f"wrote {path}; {peak_memory()}")
+
+
+def peak_memory() -> str:
+    """This process's peak resident memory (the kernel's high-water mark) and, when a GPU
+    was used, torch's peak allocation on it: what a container's limits must allow."""
+    import torch
+
+    figures = []
+    try:
+        with open("/proc/self/status") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        figures.append(f"peak memory {int(fields['VmHWM'].split()[0]) / 2**20:.2f} GiB")
+    except (OSError, KeyError):
+        pass
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        figures.append(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+    return ", ".join(figures) or "peak memory unknown"
 
 
 @click.command("export")
