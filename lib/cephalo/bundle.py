@@ -60,8 +60,8 @@ def export_bundle(submission: str | os.PathLike[str], out: str | os.PathLike[str
     for member in manifest["members"]:
         names = []
         for run in member["runs"]:
-            folder = RunFolder(run["run_dir"])
             if run["run_dir"] not in models:
+                folder = RunFolder(run["run_dir"])
                 name = f"{member['experiment']}-{member['variant']}-fold{run['fold']}"
                 target = partial / "models" / name
                 target.mkdir(parents=True)
@@ -143,7 +143,7 @@ def predict_with_bundle(
     from cephalo.models.params import TrainParams
     from cephalo.predict import load_model
     from cephalo.submission import validate
-    from cephalo.tta import View
+    from cephalo.tta import parse_view
 
     bundle = Path(bundle)
     stack = input_stack(stack_or_folder)
@@ -168,9 +168,8 @@ def predict_with_bundle(
 
     members, models = [], []
     for member in description["members"]:
-        view = View(member["view"]["flip"], member["view"]["scale"], tuple(member["view"]["shift"]))
         experiment, variant, _ = member["name"].split("/")
-        members.append(Member(experiment, variant, view, ()))
+        members.append(Member(experiment, variant, parse_view(member["view"]), ()))
         models.append([model(name) for name in member["models"]])
     test = stack_predictions(members, models, stack, raw=description["raw"])
     slices, sizes = test[0][0].image_id, test[0][0].image_size

@@ -394,7 +394,7 @@ def load_members(manifest: dict[str, Any]) -> list[Member]:
         Member(
             m["experiment"],
             m["variant"],
-            View(m["view"]["flip"], m["view"]["scale"], tuple(m["view"]["shift"])),
+            parse_view(m["view"]),
             tuple(
                 FoldRun(Path(r["run_dir"]), r["fold"], Path(r["dataset_dir"])) for r in m["runs"]
             ),
