@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from cephalo.errors import DataError
-from cephalo.files import atomic_open
+from cephalo.files import dump_json
 from cephalo.run_folder import RunFolder
 from cephalo.submission import MANIFEST, git_commit, versions, write_json
 from cephalo.work_dir import best_checkpoint
@@ -73,7 +73,7 @@ def export_bundle(submission: str | os.PathLike[str], out: str | os.PathLike[str
                     batch_size=params.batch_size,
                     amp=params.amp,  # autocast when predicting on a GPU
                 )
-                (target / MODEL).write_text(json.dumps(described, indent=1) + "\n")
+                dump_json(target / MODEL, described)
                 saved = load_checkpoint_file(best_checkpoint(folder.work_dir), map_location="cpu")
                 meta = {"dataset_meta": saved.get("meta", {}).get("dataset_meta")}
                 torch.save(dict(state_dict=saved["state_dict"], meta=meta), target / WEIGHTS)
@@ -95,8 +95,7 @@ def export_bundle(submission: str | os.PathLike[str], out: str | os.PathLike[str
         versions=versions(),
         commit=git_commit(),
     )
-    with atomic_open(partial / BUNDLE, "w") as f:
-        f.write(json.dumps(description, indent=1) + "\n")
+    dump_json(partial / BUNDLE, description)
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
     return out

@@ -31,6 +31,12 @@ def atomic_open(path: str | os.PathLike[str], mode: str) -> Iterator[IO[Any]]:
         raise
 
 
+def dump_json(path: str | os.PathLike[str], data: Any) -> None:
+    """``data`` as indented JSON at ``path``, written atomically (:func:`atomic_open`)."""
+    with atomic_open(path, "w") as f:
+        f.write(json.dumps(data, indent=1) + "\n")
+
+
 def read_json(path: str | os.PathLike[str], what: str) -> Any:
     """The JSON document at ``path``; a missing or malformed file is a DataError naming it
     and ``what`` it was supposed to be."""

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cephalo.files import atomic_open
+from cephalo.files import dump_json
 from cephalo.work_dir import WORK_DIR, best_checkpoint
 
 
@@ -104,7 +104,7 @@ class RunFolder:
         return _read(self.state_file)
 
     def write_state(self, state: dict[str, Any]) -> None:
-        _write(self.state_file, state)
+        dump_json(self.state_file, state)
 
     def read_params(self) -> dict[str, Any] | None:
         return _read(self.params_file)
@@ -113,14 +113,14 @@ class RunFolder:
         return _read(self.metrics_file)
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
-        _write(self.metrics_file, metrics)
+        dump_json(self.metrics_file, metrics)
 
     def write_config(self, config: dict[str, Any]) -> None:
         """The resolved config, as code (for MMPose's tools) and as data (for prediction)."""
         from mmengine.config import Config
 
         Config(config).dump(str(self.config_file))
-        _write(self.config_data, config)
+        dump_json(self.config_data, config)
 
     def trained_config(self) -> dict[str, Any]:
         """The MMEngine config the run trained with (``val_pipeline`` included): from
@@ -156,9 +156,3 @@ def _read(path: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return None
-
-
-def _write(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path, "w") as f:
-        f.write(json.dumps(data, indent=1) + "\n")

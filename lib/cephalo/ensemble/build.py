@@ -48,7 +48,7 @@ from cephalo.ensemble.members import (
 )
 from cephalo.experiments.registry import read_runs
 from cephalo.experiments.spec import TestStack, beside, read_yaml_model
-from cephalo.files import atomic_open
+from cephalo.files import atomic_open, dump_json
 from cephalo.metrics import MRE, radial_errors, summarize
 from cephalo.predictions import Predictions
 from cephalo.run_folder import RunFolder
@@ -369,8 +369,7 @@ def build_ensemble(spec_path: str | os.PathLike[str], out: str | os.PathLike[str
     if spec.test:
         write_submission(out, slices, submitted, sizes, manifest)
     else:
-        with atomic_open(out / MANIFEST, "w") as f:
-            f.write(json.dumps(manifest, indent=1) + "\n")
+        dump_json(out / MANIFEST, manifest)
     return manifest
 
 
