@@ -5,7 +5,8 @@ description the GPU memory it needs at its batch size, so that a competitor know
 renting a GPU. Without a GPU at hand that figure is an estimate; this benchmark makes it a
 measured one and holds the descriptions to it.
 
-What, per recipe, in a fresh child process (``python -c _CHILD SPEC VARIANT``):
+What, per recipe, in a fresh child process (this script with ``--step``,
+:func:`training_step`):
 
 1. the run's model is built from the spec's resolved parameters (``parse_params``, then
    ``cephalo.models.config.model``) in training mode; its parameter count is taken;
@@ -53,37 +54,39 @@ BYTES_PER_PARAMETER = 16  # float32 weights, gradients, Adam's two moments
 TOLERANCE = 0.25
 STATED = re.compile(r"about (\d+(?:\.\d+)?) GB")
 
-_CHILD = """\
-import json, sys
-import torch
-from mmpose.registry import MODELS
-from mmpose.utils import register_all_modules
-import cephalo.mmpose_plugins
-from cephalo.models import config as cfg
-from cephalo.models.params import parse_params
 
-def status_kib():
+def training_step(values: dict[str, Any]) -> dict[str, int]:
+    """Run in the child (``--step``): the model of ``values`` built in training mode, then
+    one batch-1 forward and backward; its parameter count and the step's peak memory."""
+    import torch
+    from mmpose.registry import MODELS
+    from mmpose.utils import register_all_modules
+
+    import cephalo.mmpose_plugins  # noqa: F401  (the kit's codecs)
+    from cephalo.models import config as cfg
+
+    params = parse_params(values)
+    register_all_modules()
+    model = MODELS.build(cfg.model(params, 38)).train()
+    width, height = params.input_size
+    image = torch.randn(1, 3, height, width)
+    before = _status_kib()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # VmHWM restarts from the current resident set: the step's own peak
+    outputs = model.head.forward(model.extract_feat(image))
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    sum(o.pow(2).mean() for o in outputs).backward()
+    after = _status_kib()
+    return dict(
+        parameters=sum(p.numel() for p in model.parameters()),
+        step_kib=after["VmHWM"] - before["VmRSS"],
+    )
+
+
+def _status_kib() -> dict[str, int]:
     with open("/proc/self/status") as f:
         fields = dict(line.split(":", 1) for line in f)
     return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
-
-report, values = sys.argv[1], json.loads(sys.argv[2])
-params = parse_params(values)
-register_all_modules()
-model = MODELS.build(cfg.model(params, 38)).train()
-width, height = params.input_size
-image = torch.randn(1, 3, height, width)
-before = status_kib()
-with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")
-outputs = model.head.forward(model.extract_feat(image))
-outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-sum(o.pow(2).mean() for o in outputs).backward()
-after = status_kib()
-with open(report, "w") as f:
-    json.dump(dict(parameters=sum(p.numel() for p in model.parameters()),
-                   step_kib=after["VmHWM"] - before["VmRSS"]), f)
-"""
 
 
 def measure(spec: str, variant: str) -> dict[str, Any]:
@@ -93,7 +96,7 @@ def measure(spec: str, variant: str) -> dict[str, Any]:
     params = parse_params(values)
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "child.json"
-        command = [sys.executable, "-c", _CHILD, str(report), json.dumps(values)]
+        command = [sys.executable, __file__, "--step", json.dumps(values), str(report)]
         subprocess.run(command, check=True, capture_output=True)
         child = json.loads(report.read_text())
     per_image = child["step_kib"] * 1024 / GIB
@@ -114,7 +117,12 @@ def measure(spec: str, variant: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=RESULTS / "recipe_memory.json", help="JSON")
+    parser.add_argument("--step", nargs=2, metavar=("VALUES", "REPORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.step:  # the child: one training step in this fresh process
+        values, report = args.step
+        Path(report).write_text(json.dumps(training_step(json.loads(values))))
+        return 0
     rows, checks = [], []
     for spec, variant in RECIPES.items():
         r = measure(spec, variant)
