@@ -34,7 +34,7 @@ demo: setup
 	$(VENV)/bin/cephalo demo
 
 # Speed, memory and setup figures against their targets, one summary table at the end and
-# JSON in benchmarks/results/ (about 15 minutes; run on a quiet machine).
+# JSON in benchmarks/results/ (about 21 minutes; run on a quiet machine).
 bench: setup
 	$(PY) benchmarks/run_all.py
 

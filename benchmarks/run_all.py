@@ -15,7 +15,7 @@ The summary is printed and written to ``benchmarks/results/summary.json`` with t
 benchmark's wall time, and copied to ``benchmarks/results/history/<date>-<commit>.json``
 so that runs on several commits sit side by side.
 
-Run: ``.venv/bin/python benchmarks/run_all.py [NAME ...]`` (default: all; about 15 minutes on
+Run: ``.venv/bin/python benchmarks/run_all.py [NAME ...]`` (default: all; about 21 minutes on
 two idle cores). Exits 1 when any target is missed or a benchmark fails.
 """
 
@@ -44,6 +44,7 @@ BENCHMARKS: dict[str, dict[str, str]] = {
     "fusion_throughput": {"OMP_NUM_THREADS": "1"},
     "tuner_overhead": {},
     "recipe_memory": {},
+    "bundle_prediction": {},
     "setup_time": {},
 }
 

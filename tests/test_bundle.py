@@ -5,6 +5,7 @@ folder holding a stack of any name, it gives the submission's own predictions.""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -77,3 +78,88 @@ def test_a_bundle_refuses_what_it_cannot_trust_or_find(fast_demo, tmp_path):
     weights.write_bytes(weights.read_bytes()[:-1])
     with pytest.raises(DataError, match="missing or changed since the bundle was exported"):
         read_bundle(bundle)
+
+
+def _instructions(dockerfile: str) -> list[tuple[str, str]]:
+    """(instruction, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n\s*", " ", dockerfile)
+    lines = [line.strip() for line in text.splitlines()]
+    return [tuple(line.split(None, 1)) for line in lines if line and not line.startswith("#")]
+
+
+def test_the_container_installs_the_kit_from_its_lock_and_checks_its_own_output(
+    fast_demo, tmp_path
+):
+    from cephalo.bundle import read_bundle
+    from cephalo.paths import REPO_ROOT
+
+    _, submission, _ = fast_demo
+    out = tmp_path / "container"
+    command = [*CEPHALO, "export", str(submission), "--out", str(out), "--container"]
+    exported = subprocess.run(command, capture_output=True, text=True)
+    assert exported.returncode == 0, exported.stderr
+    read_bundle(out)  # still a bundle: every listed file unchanged
+
+    # the image installs this checkout's kit: its lock and setup script byte for byte
+    for name in ("requirements/constraints.txt", "tools/setup_env.sh", "pyproject.toml"):
+        assert (out / "kit" / name).read_bytes() == (REPO_ROOT / name).read_bytes()
+    assert (out / "kit" / "lib" / "cephalo" / "cli.py").is_file()
+    assert not list((out / "kit").rglob("__pycache__"))
+
+    instructions = _instructions((out / "Dockerfile").read_text())
+    ops = [op for op, _ in instructions]
+    copies = [args.split() for op, args in instructions if op == "COPY"]
+    for args in copies:  # every file it copies is inside the folder
+        sources = [a for a in args if not a.startswith("--")][:-1]
+        assert sources and all((out / source).exists() for source in sources), args
+    runs = " ".join(args for op, args in instructions if op == "RUN")
+    assert "bash kit/tools/setup_env.sh" in runs and "PYTHON=python3.11" in runs
+    users = [args for op, args in instructions if op == "USER"]
+    assert users == ["algorithm"] and ops.index("USER") < ops.index("COPY")
+    entrypoint = json.loads(dict(instructions)["ENTRYPOINT"])
+    bundle_in_image = next(a[-1] for a in copies if "bundle.json" in a).rsplit("/", 1)[0]
+    assert entrypoint[1:] == ["predict", "--bundle", bundle_in_image]
+    assert entrypoint[0] == "/opt/algorithm/venv/bin/cephalo"
+
+    for script in ("test.sh", "export.sh"):
+        assert subprocess.run(["bash", "-n", str(out / script)]).returncode == 0
+        assert "@IMAGE@" not in (out / script).read_text()
+    test_sh = (out / "test.sh").read_text()
+    for restriction in (
+        "--network=none",
+        "--memory=8g",
+        "--cap-drop=ALL",
+        "--security-opt=no-new-privileges",
+        "--shm-size=128m",
+        "--pids-limit=256",
+        '"$PWD/test/input:/input:ro"',
+        '"$PWD/expected_output.json:/expected/orthodontic-landmarks.json:ro"',
+    ):
+        assert restriction in test_sh
+    assert "docker save" in (out / "export.sh").read_text()
+
+    # expected_output.json: the bundle's own prediction of the submission's first two slices
+    stacks = list((out / "test" / "input" / "images" / "lateral-dental-x-rays").glob("*.mha"))
+    assert len(stacks) == 1
+    expected = read_predictions(out / "expected_output.json")
+    submitted = read_predictions(submission / "predictions.json")
+    assert sorted(expected) == [1, 2]
+    assert max(np.abs(expected[z] - submitted[z]).max() for z in expected) < 1e-6
+
+    # the check test.sh asks of the image's entrypoint, run here from the folder itself
+    predict = [*CEPHALO, "predict", "--bundle", str(out), "--input", str(stacks[0].parent)]
+    checked = [*predict, "--out", str(tmp_path / "out.json"), "--expected"]
+    result = subprocess.run(
+        [*checked, str(out / "expected_output.json")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "matches" in result.stdout
+    moved = json.loads((out / "expected_output.json").read_text())
+    entry = next(p for p in moved["points"] if p["point"][2] == 2 and p["name"] == "7")
+    entry["point"][0] += 5.0
+    (tmp_path / "moved.json").write_text(json.dumps(moved))
+    result = subprocess.run(
+        [*checked, str(tmp_path / "moved.json"), "--tolerance", "3"], capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "slice 2, landmark 7 is 5.00 px from" in result.stderr

@@ -1,7 +1,8 @@
 """The ensemble end to end, on what the fast demo built (tiny RTMPose and HRNet models on
-two folds, each as is and flipped): fusions scored out-of-fold, a validated submission,
-`cephalo predict` reproducing it from the manifest alone, the ensemble notebook, a re-run
-that reuses every cached prediction, and one killed midway that resumes."""
+three folds and a full fit, each as is and shifted): fusions scored out-of-fold, a validated
+submission, the test stack predicted by the fold models, the full fits or both, `cephalo
+predict` reproducing it from the manifest alone, the ensemble notebook, a re-run that reuses
+every cached prediction, and one killed midway that resumes."""
 
 from __future__ import annotations
 
@@ -61,6 +62,58 @@ def test_submission_validates_and_predict_reproduces_it(fast_demo, tmp_path):
     assert result.returncode == 0, result.stderr
     predicted = read_predictions(output)
     assert max(np.abs(predicted[z] - submitted[z]).max() for z in submitted) < 1e-6
+
+
+def test_the_test_stack_is_predicted_by_the_models_the_spec_names(fast_demo, tmp_path):
+    import yaml
+
+    from cephalo.ensemble.build import build_ensemble
+
+    root, submission, _ = fast_demo
+    demo = json.loads((submission / "manifest.json").read_text())
+    assert demo["test_models"] == "both"
+    for member in demo["members"]:
+        assert [r["fold"] for r in member["runs"]] == [0, 1, 2]
+        assert [r["fold"] for r in member["test_runs"]] == [0, 1, 2, None]
+    spec = yaml.safe_load((root / "experiments" / "demo-fast-ensemble.yaml").read_text())
+    spec.update(tta=["identity"], distribution=False, test_models="full")
+    (root / "experiments" / "full-fits.yaml").write_text(yaml.safe_dump(spec))
+    try:
+        manifest = build_ensemble(root / "experiments" / "full-fits.yaml", tmp_path / "full")
+    finally:
+        (root / "experiments" / "full-fits.yaml").unlink()
+    assert manifest["test_models"] == "full"
+    for member in manifest["members"]:
+        assert len(member["runs"]) == 3 and len(member["test_runs"]) == 1
+        full_fit = member["test_runs"][0]
+        assert full_fit["fold"] is None and full_fit["run_dir"].endswith("full")
+    # the test stack was predicted by the full fits alone, the OOF by the fold models alone
+    cached = list((tmp_path / "full" / "cache").rglob("*.npz"))
+    assert {p.parent.name for p in cached if "-test-" in p.name} == {"full"}
+    assert {p.parent.name for p in cached if "-oof-" in p.name} == {"fold0", "fold1", "fold2"}
+    # the OOF fusion weights are the same whichever models predict the test stack
+    assert manifest["weights"] is not None
+    full_predictions = read_predictions(tmp_path / "full" / "predictions.json")
+    assert sorted(full_predictions) == [1, 2, 3]
+
+
+def test_test_models_full_needs_every_variant_to_have_a_full_fit():
+    import pandas as pd
+
+    from cephalo.ensemble.members import choose_variants
+
+    rows = pd.DataFrame(
+        dict(
+            experiment=["sweep"] * 3,
+            variant=["base"] * 3,
+            fold=pd.array([0, 1, 2], dtype="Int64"),
+            status=["completed"] * 3,
+            run_dir=["/nowhere/base/fold0", "/nowhere/base/fold1", "/nowhere/base/fold2"],
+        )
+    )
+    for test_models in ("full", "both"):
+        with pytest.raises(ValueError, match=r"full fit of variant 'base' of experiment 'sweep'"):
+            choose_variants(rows, "sweep", None, None, test_models)
 
 
 def test_ensemble_notebook_renders(fast_demo, tmp_path):

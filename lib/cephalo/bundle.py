@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from cephalo.files import dump_json
 from cephalo.run_folder import RunFolder
 from cephalo.submission import MANIFEST, git_commit, versions, write_json
 from cephalo.work_dir import best_checkpoint
+
+if TYPE_CHECKING:
+    from cephalo.models.params import TrainParams
 
 BUNDLE = "bundle.json"
 MODEL, WEIGHTS = "model.json", "weights.pth"  # in models/<name>/
@@ -46,59 +49,95 @@ PLATFORM_OUTPUT = Path("/output/orthodontic-landmarks.json")
 def export_bundle(submission: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
     """Write the bundle of ``submission`` to ``out`` (replaced when it exists); its manifest
     last, so an interrupted export leaves no bundle that looks complete."""
-    import torch
-
     from cephalo.checkpoints import load_checkpoint_file
+    from cephalo.ensemble.build import load_members
     from cephalo.models.params import trained_params
 
     manifest = json.loads((Path(submission) / MANIFEST).read_text())
     out = Path(out)
+    partial = _partial(out)
+    models: dict[Path, str] = {}  # run folder -> model name in the bundle
+    members = []
+    for member, entry in zip(load_members(manifest), manifest["members"], strict=True):
+        names = []
+        for run in member.test_models:
+            if run.run_dir not in models:
+                folder = RunFolder(run.run_dir)
+                name = f"{member.experiment}-{member.variant}-{run.label}"
+                saved = load_checkpoint_file(best_checkpoint(folder.work_dir), map_location="cpu")
+                write_model(
+                    partial / "models" / name,
+                    folder.trained_config(),
+                    trained_params(folder.read_params()),
+                    saved["state_dict"],
+                    saved.get("meta", {}).get("dataset_meta"),
+                )
+                models[run.run_dir] = name
+            names.append(models[run.run_dir])
+        members.append(dict(name=member.name, view=entry["view"], models=names))
+    description = dict(
+        fusion=manifest["fusion"],
+        test_models=manifest.get("test_models", "folds"),
+        weights=manifest["weights"],
+        raw=manifest["raw"],
+        members=members,
+    )
+    return seal(partial, out, description)
+
+
+def _partial(out: Path) -> Path:
+    """Where a bundle is written before :func:`seal` moves it to ``out``."""
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    models: dict[str, str] = {}  # run folder -> model name in the bundle
-    members = []
-    for member in manifest["members"]:
-        names = []
-        for run in member["runs"]:
-            if run["run_dir"] not in models:
-                folder = RunFolder(run["run_dir"])
-                name = f"{member['experiment']}-{member['variant']}-fold{run['fold']}"
-                target = partial / "models" / name
-                target.mkdir(parents=True)
-                config = folder.trained_config()
-                params = trained_params(folder.read_params())
-                described = dict(
-                    model=config["model"],
-                    val_pipeline=config["val_pipeline"],
-                    batch_size=params.batch_size,
-                    amp=params.amp,  # autocast when predicting on a GPU
-                )
-                dump_json(target / MODEL, described)
-                saved = load_checkpoint_file(best_checkpoint(folder.work_dir), map_location="cpu")
-                meta = {"dataset_meta": saved.get("meta", {}).get("dataset_meta")}
-                torch.save(dict(state_dict=saved["state_dict"], meta=meta), target / WEIGHTS)
-                models[run["run_dir"]] = name
-            names.append(models[run["run_dir"]])
-        members.append(dict(name=member["name"], view=member["view"], models=names))
+    return partial
+
+
+def write_model(
+    folder: Path,
+    config: dict[str, Any],
+    params: TrainParams,
+    state_dict: dict[str, Any],
+    dataset_meta: dict[str, Any] | None,
+) -> None:
+    """One model of a bundle: its config and pipeline as data, and its weights (no optimizer
+    state)."""
+    import torch
+
+    folder.mkdir(parents=True)
+    described = dict(
+        model=config["model"],
+        val_pipeline=config["val_pipeline"],
+        batch_size=params.batch_size,
+        amp=params.amp,  # autocast when predicting on a GPU
+    )
+    dump_json(folder / MODEL, described)
+    torch.save(dict(state_dict=state_dict, meta={"dataset_meta": dataset_meta}), folder / WEIGHTS)
+
+
+def seal(partial: Path, out: Path, description: dict[str, Any]) -> Path:
+    """Finish a bundle written into ``partial``: ``description`` (fusion, weights, raw,
+    members and their models) with a checksum of every file, the versions and the commit as
+    its manifest, written last; then the folder moved to ``out`` (replacing it)."""
     files = {
         str(path.relative_to(partial)): _sha256(path)
         for path in sorted(partial.rglob("*"))
         if path.is_file()
     }
-    description = dict(
-        format=FORMAT,
-        fusion=manifest["fusion"],
-        weights=manifest["weights"],
-        raw=manifest["raw"],
-        members=members,
-        files=files,
-        versions=versions(),
-        commit=git_commit(),
+    manifest = dict(
+        format=FORMAT, **description, files=files, versions=versions(), commit=git_commit()
     )
-    dump_json(partial / BUNDLE, description)
+    dump_json(partial / BUNDLE, manifest)
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
     return out
+
+
+def submission_test_stack(submission: Path) -> Path:
+    """The test stack the submission was made for (its manifest names it)."""
+    manifest = json.loads((submission / MANIFEST).read_text())
+    if "test_stack" not in manifest:
+        raise DataError(f"{submission}: the manifest names no test stack (give --test-stack)")
+    return Path(manifest["test_stack"])
 
 
 def bundle_size(bundle: str | os.PathLike[str]) -> int:
@@ -178,6 +217,28 @@ def predict_with_bundle(
     write_json(out, slices, fused)
     validate(out, slices, sizes)
     return out
+
+
+def check_expected(out: Path, expected: Path, tolerance_px: float) -> float:
+    """The largest distance (pixels) between a landmark of ``out`` and of ``expected``;
+    DataError, naming the slice and landmark, when it exceeds ``tolerance_px`` or the two
+    files hold other slices."""
+    from cephalo.evaluate import read_predictions
+    from cephalo.landmarks import LANDMARK_NAMES
+
+    got, wanted = read_predictions(out), read_predictions(expected)
+    if sorted(got) != sorted(wanted):
+        raise DataError(f"{out}: slices {sorted(got)}, {expected} expects {sorted(wanted)}")
+    distances = {z: np.linalg.norm(got[z] - wanted[z], axis=1) for z in wanted}
+    z = max(distances, key=lambda z: distances[z].max())
+    worst = float(distances[z].max())
+    if worst > tolerance_px:
+        name = LANDMARK_NAMES[int(distances[z].argmax())]
+        raise DataError(
+            f"{out}: slice {z}, landmark {name} is {worst:.2f} px from {expected} "
+            f"(tolerance {tolerance_px} px)"
+        )
+    return worst
 
 
 def _sha256(path: Path) -> str:

@@ -11,6 +11,8 @@ An ensemble file (YAML)::
                                    #   distribution (SimCC / heatmap marginals averaged)
     distribution: false            # also score distribution-level fusion (keeps raw outputs)
     test: {stack: ..., gt: ...}    # the stack to submit for (gt optional: scores it too)
+    test_models: folds             # folds | full | both: which models predict the test
+                                   #   stack (full: each variant's fit on every image)
     registry: null                 # default: registry.db beside this file
 
 Every fusion is scored on the out-of-fold predictions, the learned ones cross-validated
@@ -80,6 +82,10 @@ class EnsembleSpec(BaseModel):
     """Also score distribution-level fusion (keeps every member's SimCC vectors or
     heatmaps: memory and disk grow with them)."""
     test: TestStack | None = None
+    test_models: Literal["folds", "full", "both"] = "folds"
+    """The models that predict the test stack: each variant's fold models (averaged), its
+    full fit, or both (every model one share); the fusion is learned on the fold models'
+    out-of-fold predictions either way."""
     registry: Path | None = None
 
     @field_validator("tta")
@@ -102,10 +108,14 @@ def members_of(spec: EnsembleSpec, registry: Path) -> list[Member]:
     runs = read_runs(registry)
     members = []
     for choice in spec.members:
-        variants = choose_variants(runs, choice.experiment, choice.variant, choice.best)
-        for variant, fold_runs in variants.items():
+        variants = choose_variants(
+            runs, choice.experiment, choice.variant, choice.best, spec.test_models
+        )
+        for variant, (fold_runs, test_runs) in variants.items():
             for view in map(parse_view, spec.tta):
-                members.append(Member(choice.experiment, variant, view, tuple(fold_runs)))
+                members.append(
+                    Member(choice.experiment, variant, view, tuple(fold_runs), tuple(test_runs))
+                )
     return members
 
 
@@ -140,7 +150,7 @@ def test_predictions(
     cache: Path | None = None,
     raw: bool = False,
 ) -> list[list[Predictions]]:
-    """Every member's fold models' predictions of the test stack. What ``cephalo predict``
+    """Every member's test models' predictions of the test stack. What ``cephalo predict``
     runs, and with ``cache`` what the ensemble step runs."""
     predictors: dict[Path, Predictor] = {}
 
@@ -152,7 +162,7 @@ def test_predictions(
 
         return predicted
 
-    models = [[fold_model(member, run) for run in member.runs] for member in members]
+    models = [[fold_model(member, run) for run in member.test_models] for member in members]
     return stack_predictions(members, models, stack, gt, raw)
 
 
@@ -225,7 +235,7 @@ def _cache_path(cache: Path, member: Member, run: FoldRun, split: str) -> Path:
     it started, so a run redone (new settings, new checkpoint) is predicted afresh."""
     state = RunFolder(run.run_dir).read_state()
     stamp = hashlib.sha256(f"{state['digest']}-{state['started']}".encode()).hexdigest()[:12]
-    folder = cache / member.experiment / member.variant / f"fold{run.fold}"
+    folder = cache / member.experiment / member.variant / run.label
     return folder / f"{member.view.name}-{split}-{stamp}.npz"
 
 
@@ -328,16 +338,15 @@ def build_ensemble(spec_path: str | os.PathLike[str], out: str | os.PathLike[str
         spec=str(spec_path),
         fusion=spec.fusion,
         raw=raw,
+        test_models=spec.test_models,
         members=[
             dict(
                 name=m.name,
                 experiment=m.experiment,
                 variant=m.variant,
                 view=dict(flip=m.view.flip, scale=m.view.scale, shift=list(m.view.shift)),
-                runs=[
-                    dict(run_dir=str(r.run_dir), fold=r.fold, dataset_dir=str(r.dataset_dir))
-                    for r in m.runs
-                ],
+                runs=[_run_entry(r) for r in m.runs],
+                test_runs=[_run_entry(r) for r in m.test_models],
             )
             for m in members
         ],
@@ -345,6 +354,7 @@ def build_ensemble(spec_path: str | os.PathLike[str], out: str | os.PathLike[str
         oof=scores,
     )
     if spec.test:
+        manifest["test_stack"] = str(spec.test.stack)
         test = test_predictions(members, spec.test.stack, spec.test.gt, out / "cache", raw)
         slices, sizes = test[0][0].image_id, test[0][0].image_size
         submitted = fuse(spec.fusion, members, test, weights)
@@ -388,15 +398,26 @@ def scores_table(manifest: dict[str, Any]) -> pd.DataFrame:
     return table.sort_values(MRE)
 
 
+def _run_entry(run: FoldRun) -> dict[str, Any]:
+    return dict(run_dir=str(run.run_dir), fold=run.fold, dataset_dir=str(run.dataset_dir))
+
+
 def load_members(manifest: dict[str, Any]) -> list[Member]:
+    """The manifest's members (a manifest written before ``test_runs`` predicts with its
+    fold models)."""
+
+    def runs(entries: list[dict[str, Any]]) -> tuple[FoldRun, ...]:
+        return tuple(
+            FoldRun(Path(r["run_dir"]), r["fold"], Path(r["dataset_dir"])) for r in entries
+        )
+
     return [
         Member(
             m["experiment"],
             m["variant"],
             parse_view(m["view"]),
-            tuple(
-                FoldRun(Path(r["run_dir"]), r["fold"], Path(r["dataset_dir"])) for r in m["runs"]
-            ),
+            runs(m["runs"]),
+            runs(m.get("test_runs", [])),
         )
         for m in manifest["members"]
     ]

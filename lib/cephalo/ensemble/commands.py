@@ -33,7 +33,8 @@ def ensemble_command(spec: str, out: str) -> None:
     click.echo(scores_table(manifest)[columns].round(3).to_string())
     if "test" in manifest:
         test = manifest["test"]
-        click.echo(f"test ({manifest['fusion']}): MRE {test['MRE']:.3f} mm")
+        models = manifest["test_models"]
+        click.echo(f"test ({manifest['fusion']}, {models} models): MRE {test['MRE']:.3f} mm")
     click.echo(f"submission: {Path(out).resolve()}")
 
 
@@ -61,18 +62,32 @@ def ensemble_command(spec: str, out: str) -> None:
     type=click.Path(dir_okay=False),
     help="The JSON to write [with --bundle, default: /output/orthodontic-landmarks.json].",
 )
+@click.option(
+    "--expected",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Then check the output against this JSON (the container's test.sh does).",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=0.001,
+    show_default=True,
+    help="With --expected: the largest distance allowed between two landmarks, in pixels.",
+)
 def predict_command(
     stack: str | None,
     ensemble: str | None,
     bundle: str | None,
     input_path: str | None,
     out: str | None,
+    expected: str | None,
+    tolerance: float,
 ) -> None:
     """Predict a stacked .mha with a stored ensemble and write the challenge's JSON: what
     the grand-challenge container does (slice by slice, padding cropped, every member with
     its TTA view, fused with the stored weights). Either --ensemble with --stack, or
     --bundle (with --input)."""
-    from cephalo.bundle import PLATFORM_INPUT, PLATFORM_OUTPUT, predict_with_bundle
+    from cephalo.bundle import PLATFORM_INPUT, PLATFORM_OUTPUT, check_expected, predict_with_bundle
     from cephalo.ensemble.build import predict_stack
     from cephalo.errors import DataError
 
@@ -89,9 +104,12 @@ def predict_command(
             if stack is None or out is None or input_path is not None:
                 raise click.UsageError("--ensemble needs --stack and --out (not --input)")
             path = predict_stack(Path(ensemble), Path(stack), Path(out))
+        click.echo(f"wrote {path}; {peak_memory()}")
+        if expected is not None:
+            worst = check_expected(path, Path(expected), tolerance)
+            click.echo(f"matches {expected}: every landmark within {worst:.4f} px")
     except (DataError, ValueError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"wrote {path}; {peak_memory()}")
 
 
 def peak_memory() -> str:
@@ -114,15 +132,43 @@ def peak_memory() -> str:
 @click.command("export")
 @click.argument("submission", type=click.Path(file_okay=False, exists=True))
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="The bundle folder.")
-def export_command(submission: str, out: str) -> None:
+@click.option(
+    "--container",
+    is_flag=True,
+    help="Also write the challenge container's files beside the bundle: Dockerfile, test.sh "
+    "(with a small test stack and its expected_output.json) and export.sh.",
+)
+@click.option(
+    "--test-stack",
+    type=click.Path(dir_okay=False, exists=True),
+    help="With --container: the stack test.sh takes its slices from [default: the "
+    "submission's test stack].",
+)
+@click.option(
+    "--test-slices",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="With --container: how many slices test.sh predicts.",
+)
+def export_command(
+    submission: str, out: str, container: bool, test_stack: str | None, test_slices: int
+) -> None:
     """Copy what the SUBMISSION's ensemble needs to predict into one self-contained folder
     (weights, model configs, views, fusion weights, checksums): `cephalo predict --bundle`
     runs it with no run folder, dataset or registry at hand."""
-    from cephalo.bundle import bundle_size, export_bundle
+    from cephalo.bundle import bundle_size, export_bundle, submission_test_stack
+    from cephalo.container import write_container
     from cephalo.errors import DataError
 
     try:
         path = export_bundle(submission, out)
+        click.echo(f"bundle: {path} ({bundle_size(path) / 1e6:.1f} MB)")
+        if container:
+            stack = Path(test_stack) if test_stack else submission_test_stack(Path(submission))
+            write_container(path, stack, test_slices)
+            click.echo(
+                f"container: {path / 'Dockerfile'}; build and check it with {path / 'test.sh'}"
+            )
     except (DataError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"bundle: {path} ({bundle_size(path) / 1e6:.1f} MB)")

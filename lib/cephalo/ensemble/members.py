@@ -2,7 +2,9 @@
 
 A member is one variant of one experiment seen through one TTA view. Its out-of-fold
 predictions put together the held-out predictions of its fold models (every image predicted
-by the model that never saw it); its test predictions average all its fold models.
+by the model that never saw it). Its test predictions average its test models: the fold
+models, the variant's full fit (trained on every image), or both (``test_models``); the
+fusion is learned on the fold models' out-of-fold predictions in every case.
 
 Models are rebuilt from the config each run trained with (``config.json``, as data; see
 :mod:`cephalo.run_folder`) and its best checkpoint (loaded with the kit's weights-only
@@ -28,8 +30,12 @@ from cephalo.tta import View
 @dataclass(frozen=True)
 class FoldRun:
     run_dir: Path
-    fold: int
+    fold: int | None  # None: a full fit
     dataset_dir: Path
+
+    @property
+    def label(self) -> str:
+        return "full" if self.fold is None else f"fold{self.fold}"
 
 
 @dataclass(frozen=True)
@@ -37,23 +43,31 @@ class Member:
     experiment: str
     variant: str
     view: View
-    runs: tuple[FoldRun, ...]
+    runs: tuple[FoldRun, ...]  # the fold models: the out-of-fold predictions
+    test_runs: tuple[FoldRun, ...] = ()  # the models of the test predictions; () = runs
 
     @property
     def name(self) -> str:
         return f"{self.experiment}/{self.variant}/{self.view.name}"
 
+    @property
+    def test_models(self) -> tuple[FoldRun, ...]:
+        return self.test_runs or self.runs
+
 
 def choose_variants(
-    runs: pd.DataFrame, experiment: str, variant: str | None, best: int | None
-) -> dict[str, list[FoldRun]]:
-    """Variant -> its completed held-out runs, from registry rows: one variant, all of the
-    experiment's, or its ``best`` k by mean fold MRE."""
+    runs: pd.DataFrame,
+    experiment: str,
+    variant: str | None,
+    best: int | None,
+    test_models: str = "folds",
+) -> dict[str, tuple[list[FoldRun], list[FoldRun]]]:
+    """Variant -> (its completed held-out runs, its test models), from registry rows: one
+    variant, all of the experiment's, or its ``best`` k by mean fold MRE."""
     from cephalo.experiments.leaderboard import leaderboard
 
-    chosen = runs[
-        (runs["experiment"] == experiment) & (runs["status"] == "completed") & runs["fold"].notna()
-    ]
+    completed = runs[(runs["experiment"] == experiment) & (runs["status"] == "completed")]
+    chosen = completed[completed["fold"].notna()]
     if variant is not None:
         chosen = chosen[chosen["variant"] == variant]
     if chosen.empty:
@@ -62,17 +76,27 @@ def choose_variants(
     if best is not None:
         ranked = leaderboard(chosen)["variant"].tolist()[:best]
         chosen = chosen[chosen["variant"].isin(ranked)]
+    full_fits = completed[completed["fold"].isna()]
     variants = {}
     for name, group in chosen.groupby("variant", sort=False):
-        variants[str(name)] = [
-            FoldRun(
-                Path(row.run_dir),
-                int(row.fold),
-                Path(RunFolder(row.run_dir).read_state()["parameters"]["dataset_dir"]),
+        full_fit = full_fits[full_fits["variant"] == name].head(1)
+        if test_models != "folds" and full_fit.empty:
+            raise ValueError(
+                f"test_models: {test_models} needs a full fit of variant {name!r} of experiment "
+                f"{experiment!r}, and the registry has no completed one (add `full` to the "
+                "experiment's folds and run it)"
             )
-            for row in group.sort_values("fold").itertuples()
-        ]
+        folds = [_fold_run(row) for row in group.sort_values("fold").itertuples()]
+        full = [_fold_run(row) for row in full_fit.itertuples()]
+        test = {"folds": folds, "full": full, "both": folds + full}[test_models]
+        variants[str(name)] = (folds, test)
     return variants
+
+
+def _fold_run(row: Any) -> FoldRun:
+    fold = None if pd.isna(row.fold) else int(row.fold)
+    dataset = RunFolder(row.run_dir).read_state()["parameters"]["dataset_dir"]
+    return FoldRun(Path(row.run_dir), fold, Path(dataset))
 
 
 class Predictor:
