@@ -71,6 +71,7 @@ from cephalo.data.prepare import prepare_release
 from cephalo.run_folder import RunFolder
 from cephalo.tuning.spec import Pruner
 from cephalo.work_dir import scalar_logs
+from cephalo.workspace import Workspace
 from report import RESULTS, VERDICT, check, environment, layout, notebook_seconds, write_result
 
 TARGET_S = 8.0  # mean seconds per trial outside training, at most
@@ -161,7 +162,7 @@ def run_study(spec: Path, trials: int) -> float:
 
 
 def storage_url(spec: Path) -> str:
-    return f"sqlite:///{spec.parent / spec.stem / 'study.db'}"
+    return Workspace.of_spec(spec).study_storage(spec.stem)
 
 
 # ------------------------------------------------------------------ one trial's seconds
@@ -192,8 +193,8 @@ def trial_parts(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
 def hook_cost(spec: Path, workdir: Path) -> dict[str, Any]:
     """The pruning hook's first and later validation, timed in a fresh interpreter on a
     scratch copy of the study (a new trial there; the measured study is left as it was)."""
-    copy = workdir / "study.db"
-    shutil.copy(spec.parent / spec.stem / "study.db", copy)
+    copy = workdir / "scratch-study.sqlite"
+    shutil.copy(storage_url(spec).removeprefix("sqlite:///"), copy)
     url = f"sqlite:///{copy}"
     study = optuna.load_study(study_name=STUDY, storage=url)
     trial = study.ask()

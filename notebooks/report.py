@@ -32,10 +32,9 @@ from cephalo import explore, plots
 from cephalo.ensemble import report
 from cephalo.experiments import leaderboard
 from cephalo.experiments.registry import read_runs
-from cephalo.experiments.spec import experiment_root
 from cephalo.paths import REPO_ROOT
 from cephalo.tuning.report import figures, load_study, trials_table
-from cephalo.tuning.storage import default_storage
+from cephalo.workspace import Workspace
 
 # %% [markdown]
 # ## The data
@@ -52,7 +51,7 @@ explore.plot_fold_balance(data)
 
 # %%
 spec = REPO_ROOT / tuning_spec
-study = load_study(default_storage(experiment_root(spec)), spec.stem)
+study = load_study(Workspace.of_spec(spec).study_storage(spec.stem), spec.stem)
 trials_table(study)
 
 # %%

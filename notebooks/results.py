@@ -31,9 +31,9 @@ from IPython.display import display
 from cephalo import plots
 from cephalo.experiments import leaderboard
 from cephalo.experiments.registry import read_runs
-from cephalo.paths import EXPERIMENTS
+from cephalo.workspace import Workspace
 
-runs = read_runs(registry or EXPERIMENTS / "registry.db", experiments)
+runs = read_runs(registry or Workspace.default().registry, experiments)
 leaderboard.status_counts(runs)
 
 # %% [markdown]

@@ -44,15 +44,18 @@ params = {
 from pathlib import Path
 
 from cephalo.data.default import synthetic_dataset
+from cephalo.logs import show_logs
 from cephalo.models.params import parse_params
-from cephalo.paths import EXPERIMENTS
 from cephalo.predict import stack_images
 from cephalo.train import run_fold
+from cephalo.workspace import Workspace
+
+show_logs()  # the kit's messages (resuming, the pretrained weights mapped) in the output
 
 train_params = parse_params(params)
 plotting = trial is None if show_plots is None else show_plots
 dataset = Path(dataset_dir) if dataset_dir else synthetic_dataset(progress=False)
-run = Path(run_dir) if run_dir else EXPERIMENTS / "scratch" / "train"
+run = Path(run_dir) if run_dir else Workspace.default().outputs("scratch") / "train"
 test = stack_images(test_stack, test_gt) if test_stack else None  # read slice by slice
 train_params
 

@@ -25,16 +25,15 @@ storage = None  # the study's storage URL; None: the spec's default (SQLite besi
 study_name = None  # None: the spec's file name
 
 # %%
-from pathlib import Path
 
-from cephalo.experiments.spec import experiment_root
 from cephalo.paths import REPO_ROOT
 from cephalo.tuning.report import figures, load_study, trials_table
-from cephalo.tuning.storage import default_storage
+from cephalo.workspace import Workspace
 
 spec_path = (REPO_ROOT / spec).resolve()
 study = load_study(
-    storage or default_storage(experiment_root(spec_path)), study_name or Path(spec).stem
+    storage or Workspace.of_spec(spec_path).study_storage(spec_path.stem),
+    study_name or spec_path.stem,
 )
 trials_table(study)
 

@@ -153,7 +153,7 @@ def test_notebook_names_invalid_training_parameters(tmp_path):
     output = tmp_path / "train.ipynb"
     refused(
         ["notebook", "train", output, "-p", "params", "{model: rtmpose-xxl}"],
-        "train failed: ValueError: invalid training parameters",
+        "train failed: ParamsError: invalid training parameters",
         "unknown model 'rtmpose-xxl'",
         f"the executed notebook: {output}",
     )

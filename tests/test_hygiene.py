@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 RUFF = Path(sys.executable).parent / "ruff"
 
@@ -87,10 +89,21 @@ RUN_FOLDER_FILES = re.compile(
 )
 
 
-def test_only_the_run_folder_owner_names_its_files():
-    """A run folder's layout is known in one module (cephalo.run_folder): everything else
-    asks it for a file, so a change of layout is made once."""
-    owner = ROOT / "lib" / "cephalo" / "run_folder.py"
+WORKSPACE_PATHS = re.compile(
+    r"""["'](registry\.db|study\.db)["']|-best\.yaml["']|/\s*["']trials["']"""
+)
+
+
+@pytest.mark.parametrize(
+    ("owner", "pattern"),
+    [("run_folder.py", RUN_FOLDER_FILES), ("workspace.py", WORKSPACE_PATHS)],
+    ids=["run folder", "workspace"],
+)
+def test_only_the_owner_of_a_folder_names_its_files(owner, pattern):
+    """A run folder's layout is known in one module (cephalo.run_folder), the workspace's
+    (the registry, each experiment's runs, trials and study) in another (cephalo.workspace):
+    everything else asks them for a path, so a change of layout is made once."""
+    owner = ROOT / "lib" / "cephalo" / owner
     sources = [*(ROOT / "lib").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]
     sources += [*(ROOT / "notebooks").glob("*.py"), *(ROOT / "tools").glob("*.sh")]
     found = [
@@ -98,7 +111,7 @@ def test_only_the_run_folder_owner_names_its_files():
         for path in sources
         if path != owner
         for number, line in enumerate(path.read_text().splitlines(), 1)
-        if RUN_FOLDER_FILES.search(line)
+        if pattern.search(line)
     ]
     assert not found, "\n".join(found)
-    assert RUN_FOLDER_FILES.search(owner.read_text())  # the pattern finds what it looks for
+    assert pattern.search(owner.read_text())  # the pattern finds what it looks for

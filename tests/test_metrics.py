@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cephalo.cli import main
 from cephalo.data.release import ImageLandmarks, write_gt
 from cephalo.errors import DataError
 from cephalo.evaluate import evaluate_command, evaluate_files, read_predictions
@@ -277,7 +278,8 @@ def test_cli_text_and_json(release: tuple[Path, Path, list[ImageLandmarks], Path
 
 
 def _invoke_error(gt: Path, pred: Path, *extra: str) -> str:
-    result = CliRunner().invoke(evaluate_command, ["--pred", str(pred), "--gt", str(gt), *extra])
+    arguments = ["evaluate", "--pred", str(pred), "--gt", str(gt), *extra]
+    result = CliRunner().invoke(main, arguments)  # through the CLI's one error handler
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     assert result.output.startswith("Error: ") and result.output.count("\n") == 1

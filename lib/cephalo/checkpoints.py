@@ -23,6 +23,8 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from cephalo.errors import CephaloError, NotFound
+
 
 def _numpy_globals() -> list[Any]:
     """numpy's array/scalar reconstructors and dtype classes.
@@ -75,7 +77,7 @@ def allowed_globals() -> list[Any]:
     ]
 
 
-class CheckpointError(pickle.UnpicklingError):
+class CheckpointError(CephaloError, pickle.UnpicklingError):
     """A file that is not a checkpoint, or holds something the allow-list refuses."""
 
 
@@ -84,7 +86,7 @@ def load_checkpoint_file(filename: str | os.PathLike, map_location: Any = None) 
     cannot be loaded so raises :class:`CheckpointError` naming it."""
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
-        raise FileNotFoundError(f"{filename} can not be found.")
+        raise NotFound(f"{filename} can not be found.")
     try:
         with torch.serialization.safe_globals(allowed_globals()):
             return torch.load(filename, map_location=map_location, weights_only=True)

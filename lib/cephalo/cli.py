@@ -6,19 +6,21 @@ of after importing torch and OpenMMLab.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 
 class LazyGroup(click.Group):
-    """A group whose sub-commands defined in other modules are imported when used."""
+    """A group whose sub-commands defined in other modules are imported when used, and the
+    CLI's one error handler: the kit's own errors (:class:`cephalo.errors.CephaloError`)
+    become one line and exit status 1; any other exception, a programming error, keeps its
+    traceback."""
 
     def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -32,6 +34,14 @@ class LazyGroup(click.Group):
             module, attribute = self.lazy[name].split(":")
             return getattr(importlib.import_module(module), attribute)
         return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from cephalo.errors import CephaloError
+
+        try:
+            return super().invoke(ctx)
+        except CephaloError as error:
+            raise click.ClickException(str(error)) from None
 
 
 @click.group(
@@ -52,6 +62,9 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="cephalo")
 def main() -> None:
     """Experiment kit for cephalometric landmark detection (CL-Detection 2023)."""
+    from cephalo.logs import show_logs
+
+    show_logs()
 
 
 @main.command()
@@ -92,14 +105,12 @@ def notebook(name: str, output: str, parameters: tuple[tuple[str, str], ...]) ->
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    from cephalo.notebooks import ParameterError, describe_failure, execute
+    from cephalo.notebooks import describe_failure, execute
 
     values = {key: yaml.safe_load(value) for key, value in parameters}
     _stream_notebook_output()
     try:
         execute(name, output, values, log_output=True)
-    except (ParameterError, FileNotFoundError) as error:
-        raise click.ClickException(str(error)) from None
     except (PapermillExecutionError, DeadKernelError) as failure:
         where = f"; the executed notebook: {output}" if os.path.exists(output) else ""
         raise click.ClickException(f"{name} failed: {describe_failure(failure)}{where}") from None
@@ -197,8 +208,7 @@ def prepare(
     """Crop, convert and annotate a release stack for training, with stratified folds."""
     from cephalo.data.prepare import prepare_release
 
-    with _data_errors():
-        path = prepare_release(stack, gt, out, folds=folds, seed=seed, force=force, groups=groups)
+    path = prepare_release(stack, gt, out, folds=folds, seed=seed, force=force, groups=groups)
     click.echo(f"prepared: {path}")
 
 
@@ -237,22 +247,10 @@ def prepare_isbi(
     """Convert the ISBI 2015 set (19 landmarks, 0.1 mm) into the same prepared format."""
     from cephalo.data.isbi import prepare_isbi
 
-    with _data_errors():
-        path = prepare_isbi(
-            root, out, subsets=subsets, annotator=annotator, folds=folds, seed=seed, force=force
-        )
+    path = prepare_isbi(
+        root, out, subsets=subsets, annotator=annotator, folds=folds, seed=seed, force=force
+    )
     click.echo(f"prepared: {path}")
-
-
-@contextlib.contextmanager
-def _data_errors() -> Iterator[None]:
-    """Bad input becomes one clear line and exit status 1, not a traceback."""
-    from cephalo.errors import DataError
-
-    try:
-        yield
-    except DataError as error:
-        raise click.ClickException(str(error)) from None
 
 
 if __name__ == "__main__":

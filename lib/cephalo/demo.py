@@ -21,7 +21,9 @@ from pathlib import Path
 
 import click
 
+from cephalo.logs import show_logs
 from cephalo.paths import REPO_ROOT
+from cephalo.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,12 @@ class Demo:
         self.size = FAST if fast else FULL
         self.raw = root / "data" / self.name / "raw"
         self.prepared = root / "data" / self.name / "prepared"
-        self.experiments = root / "experiments"
-        self.out = self.experiments / self.name
+        self.workspace = Workspace(root / "experiments")
+        self.out = self.workspace.outputs(self.name)
         self.submission = root / "submissions" / self.name
 
     def spec(self, suffix: str = "") -> Path:
-        return self.experiments / f"{self.name}{suffix}.yaml"
+        return self.workspace.folder / f"{self.name}{suffix}.yaml"
 
     def shown(self, path: Path) -> str:
         return os.path.relpath(path, self.root) if path.is_relative_to(self.root) else str(path)
@@ -73,6 +75,7 @@ def run_demo(fast: bool = False, root: Path = REPO_ROOT) -> Path:
     from cephalo.notebooks import execute, export_html
     from cephalo.tuning.tuner import export_best, tune
 
+    show_logs()  # what the steps report (runs complete, trials held) among the demo's lines
     demo, started = Demo(root, fast), time.perf_counter()
     size = demo.size
     demo.step(
@@ -112,7 +115,7 @@ def run_demo(fast: bool = False, root: Path = REPO_ROOT) -> Path:
 
     members = [best.stem, demo.name]
     demo.step("6. the leaderboard", "leaderboard", *members)
-    runs = read_runs(demo.experiments / "registry.db", members)
+    runs = read_runs(demo.workspace.registry, members)
     click.echo(leaderboard.format_leaderboard(leaderboard.leaderboard(runs)))
 
     ensemble = demo.spec("-ensemble")
@@ -133,7 +136,7 @@ def run_demo(fast: bool = False, root: Path = REPO_ROOT) -> Path:
     parameters = dict(
         dataset_dir=demo.prepared,
         experiments=members,
-        registry=demo.experiments / "registry.db",
+        registry=demo.workspace.registry,
         tuning_spec=tuning,
         submission=demo.submission,
     )

@@ -1,4 +1,9 @@
-"""Errors the kit raises for bad input, so the CLI can print them as one clear line."""
+"""The kit's own errors: bad input, a file that is not there, a device that is missing.
+
+Every one derives from :class:`CephaloError`; the CLI prints those as one clear line (exit
+status 1) and lets anything else, a programming error, show its traceback. Each keeps the
+built-in base a caller may already catch (``ValueError``, ``FileNotFoundError``, ...).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,25 @@ import difflib
 from pydantic import BaseModel, ValidationError
 
 
-class DataError(ValueError):
+class CephaloError(Exception):
+    """An error of the kit's own making: its message says what is wrong and where."""
+
+
+class DataError(CephaloError, ValueError):
     """An input file is malformed or inconsistent; the message names the file, slice and
     landmark concerned."""
 
 
-class DeviceError(RuntimeError):
+class NotFound(CephaloError, FileNotFoundError):
+    """A file or folder the kit needs is not there (a registry before any run, a run
+    without a checkpoint, an unknown notebook)."""
+
+
+class ParamsError(CephaloError, ValueError):
+    """Training parameters that cannot be used; one line per problem."""
+
+
+class DeviceError(CephaloError, RuntimeError):
     """The device asked for is not there (``device: cuda`` on a machine without a GPU)."""
 
 

@@ -252,10 +252,7 @@ def format_report(report: Report) -> str:
 def evaluate_command(pred: str, gt: str, meta: str | None, as_json: bool) -> None:
     """Score a prediction file with the challenge metric (MRE, SDR 2.0-4.0 mm), overall,
     per landmark and per group of images."""
-    try:
-        report = evaluate_files(pred, gt, groups=meta)
-    except DataError as error:
-        raise click.ClickException(str(error)) from None
+    report = evaluate_files(pred, gt, groups=meta)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=1, allow_nan=False))
     else:

@@ -24,6 +24,7 @@ from jupyter_client.manager import AsyncKernelManager
 from papermill.inspection import _infer_parameters
 from traitlets import CaselessStrEnum, default
 
+from cephalo.errors import CephaloError, NotFound
 from cephalo.paths import NOTEBOOKS
 
 KERNEL = "cephalo"
@@ -46,7 +47,7 @@ class UnixSocketKernelManager(AsyncKernelManager):
             shutil.rmtree(Path(self.ip).parent, ignore_errors=True)
 
 
-class ParameterError(ValueError):
+class ParameterError(CephaloError, ValueError):
     """A parameter the notebook does not declare."""
 
 
@@ -59,7 +60,7 @@ def notebook_path(name: str | os.PathLike[str]) -> Path:
     if candidate.exists():
         return candidate
     known = sorted(p.stem for p in NOTEBOOKS.glob("*.py"))
-    raise FileNotFoundError(f"no notebook {str(name)!r}; the kit's notebooks are {known}")
+    raise NotFound(f"no notebook {str(name)!r}; the kit's notebooks are {known}")
 
 
 def load(path: str | os.PathLike[str]) -> nbformat.NotebookNode:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from cephalo.checkpoints import use_safe_checkpoint_loader
+from cephalo.errors import DataError
 from cephalo.predictions import Predictions
 
 
@@ -113,7 +114,7 @@ def predict_images(
                         )
                     raw.setdefault(key, []).append(value)
     if not columns["image_id"]:
-        raise ValueError("no images to predict")
+        raise DataError("no images to predict")
     return Predictions(
         image_id=np.asarray(columns["image_id"], np.int64),
         coords=np.stack(columns["coords"]),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -32,6 +33,7 @@ import numpy as np
 from cephalo.baselines import mean_shape
 from cephalo.data.cache import cache_dir, training_cache
 from cephalo.data.prepared import PreparedImage, load_folds, load_images, read_manifest
+from cephalo.errors import DataError, ParamsError
 from cephalo.metrics import per_landmark, radial_errors, summarize
 from cephalo.models.config import (
     DataSpec,
@@ -47,6 +49,8 @@ from cephalo.predictions import Predictions
 from cephalo.run_folder import RunFolder
 from cephalo.work_dir import checkpoint_epoch, resume_point
 
+_log = logging.getLogger(__name__)
+
 # The Runner writes its config's text into its log, its vis_data and every checkpoint's meta;
 # MMEngine formats that text with yapf each time (about 1.3 s a time on one core: most of a
 # short tuning trial's fixed cost, and minutes of a long run's checkpoints). The run's own
@@ -60,7 +64,7 @@ def fold_split(dataset_dir: Path, fold: int | None) -> tuple[list[int], list[int
     if fold is None:
         return folds["image_id"].tolist(), []
     if fold not in set(folds["fold"]):
-        raise ValueError(
+        raise DataError(
             f"fold {fold} does not exist in {dataset_dir} (folds: {sorted(set(folds['fold']))})"
         )
     held_out = folds["fold"] == fold
@@ -123,7 +127,7 @@ def run_fold(
     use_device(params)
     missing = missing_log_packages(params)
     if missing:
-        raise ValueError(
+        raise ParamsError(
             f"log_to needs {', '.join(missing)}, which is not installed: "
             f"pip install {' '.join(missing)} (or remove it from log_to)"
         )
@@ -146,11 +150,11 @@ def run_fold(
         _clear_earlier_attempt(folder)
     else:  # MMEngine's resume: weights, optimizer, schedule, epoch, best score so far
         config.update(resume=True, load_from=str(resume_from))
-        print(f"resuming from {resume_from.name} (epoch {checkpoint_epoch(resume_from)})")
+        _log.info("resuming from %s (epoch %d)", resume_from.name, checkpoint_epoch(resume_from))
     pretrained = None
     if params.pretrained:  # refused here, before anything is trained, when it does not fit
         config, pretrained = with_pretrained(config, params.pretrained, params.pretrained_prefix)
-        print(pretrained.describe())
+        _log.info(pretrained.describe())
     if trial is not None:
         from cephalo.tuning.pruning import IMPORT, pruning_hook
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from cephalo.errors import NotFound
+
 WORK_DIR = "train"  # MMEngine's work dir inside a run folder
 _POINTER = "last_checkpoint"  # written by MMEngine's CheckpointHook beside each checkpoint
 _EPOCH = re.compile(r"epoch_(\d+)\.pth")
@@ -45,7 +47,7 @@ def best_checkpoint(work_dir: Path) -> Path:
         return best[-1]
     last = sorted(work_dir.glob("epoch_*.pth"), key=checkpoint_epoch)
     if not last:
-        raise FileNotFoundError(f"no checkpoint in {work_dir}")
+        raise NotFound(f"no checkpoint in {work_dir}")
     return last[-1]
 
 

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cephalo.errors import DataError
+
 RARE_GROUP = "other"
 
 
@@ -24,7 +26,7 @@ def stratified_folds(groups: Sequence[str], n_folds: int, seed: int) -> np.ndarr
     into one group, ``"other"``, before stratifying.
     """
     if not 2 <= n_folds <= len(groups):
-        raise ValueError(f"need 2 <= folds <= {len(groups)} images, got folds={n_folds}")
+        raise DataError(f"need 2 <= folds <= {len(groups)} images, got folds={n_folds}")
     counts = Counter(groups)
     labels = [g if counts[g] >= n_folds else RARE_GROUP for g in groups]
     if Counter(labels)[RARE_GROUP] and Counter(labels)[RARE_GROUP] < n_folds:

@@ -48,6 +48,7 @@ from cephalo.ensemble.members import (
     choose_variants,
     combine_folds,
 )
+from cephalo.errors import DataError
 from cephalo.experiments.registry import read_runs
 from cephalo.experiments.spec import TestStack, beside, read_yaml_model
 from cephalo.files import atomic_open, dump_json
@@ -56,6 +57,7 @@ from cephalo.predictions import Predictions
 from cephalo.run_folder import RunFolder
 from cephalo.submission import MANIFEST, inside, write_json, write_submission
 from cephalo.tta import IDENTITY, View, parse_view
+from cephalo.workspace import Workspace
 
 OOF_FILE = "oof.npz"
 DISTRIBUTION = "distribution"
@@ -137,7 +139,7 @@ def oof_predictions(members: list[Member], cache: Path, raw: bool = False) -> li
             parts.append(cached(_cache_path(cache, member, run, "oof"), compute, raw))
         combined = combine_folds(parts)
         if result and not np.array_equal(result[0].image_id, combined.image_id):
-            raise ValueError(f"{member.name} covers other images than {members[0].name}")
+            raise DataError(f"{member.name} covers other images than {members[0].name}")
         result.append(combined)
     bar.close()
     return result
@@ -305,7 +307,7 @@ def build_ensemble(spec_path: str | os.PathLike[str], out: str | os.PathLike[str
     """Fit and score the fusions on OOF, write the submission; returns the manifest."""
     spec_path, out = Path(spec_path).resolve(), Path(out)
     spec = read_ensemble_spec(spec_path)
-    registry = spec.registry or spec_path.parent / "registry.db"
+    registry = spec.registry or Workspace.of_spec(spec_path).registry
     members = members_of(spec, registry)
     raw = spec.distribution or spec.fusion == DISTRIBUTION
     oof = oof_predictions(members, out / "cache", raw)

@@ -21,13 +21,8 @@ def ensemble_command(spec: str, out: str) -> None:
     stack under their TTA views, score every fusion on OOF (learned ones cross-validated),
     and write the chosen fusion's submission to OUT. Resumable (predictions are cached)."""
     from cephalo.ensemble.build import build_ensemble, scores_table
-    from cephalo.errors import DataError
-    from cephalo.experiments.spec import SpecError
 
-    try:
-        manifest = build_ensemble(spec, out)
-    except (SpecError, DataError, ValueError, FileNotFoundError) as error:
-        raise click.ClickException(str(error)) from None
+    manifest = build_ensemble(spec, out)
     columns = ["MRE", "SDR 2.0mm", "SDR 2.5mm", "SDR 3.0mm", "SDR 4.0mm"]
     click.echo("out-of-fold scores (fusions cross-validated over folds):")
     click.echo(scores_table(manifest)[columns].round(3).to_string())
@@ -89,27 +84,23 @@ def predict_command(
     --bundle (with --input)."""
     from cephalo.bundle import PLATFORM_INPUT, PLATFORM_OUTPUT, check_expected, predict_with_bundle
     from cephalo.ensemble.build import predict_stack
-    from cephalo.errors import DataError
 
     if (ensemble is None) == (bundle is None):
         raise click.UsageError("give either --ensemble (with --stack) or --bundle")
-    try:
-        if bundle is not None:
-            if stack is not None:
-                raise click.UsageError("--bundle reads --input, not --stack")
-            source = Path(input_path) if input_path else PLATFORM_INPUT
-            target = Path(out) if out else PLATFORM_OUTPUT
-            path = predict_with_bundle(Path(bundle), source, target)
-        else:
-            if stack is None or out is None or input_path is not None:
-                raise click.UsageError("--ensemble needs --stack and --out (not --input)")
-            path = predict_stack(Path(ensemble), Path(stack), Path(out))
-        click.echo(f"wrote {path}; {peak_memory()}")
-        if expected is not None:
-            worst = check_expected(path, Path(expected), tolerance)
-            click.echo(f"matches {expected}: every landmark within {worst:.4f} px")
-    except (DataError, ValueError, FileNotFoundError) as error:
-        raise click.ClickException(str(error)) from None
+    if bundle is not None:
+        if stack is not None:
+            raise click.UsageError("--bundle reads --input, not --stack")
+        source = Path(input_path) if input_path else PLATFORM_INPUT
+        target = Path(out) if out else PLATFORM_OUTPUT
+        path = predict_with_bundle(Path(bundle), source, target)
+    else:
+        if stack is None or out is None or input_path is not None:
+            raise click.UsageError("--ensemble needs --stack and --out (not --input)")
+        path = predict_stack(Path(ensemble), Path(stack), Path(out))
+    click.echo(f"wrote {path}; {peak_memory()}")
+    if expected is not None:
+        worst = check_expected(path, Path(expected), tolerance)
+        click.echo(f"matches {expected}: every landmark within {worst:.4f} px")
 
 
 def peak_memory() -> str:
@@ -159,16 +150,10 @@ def export_command(
     runs it with no run folder, dataset or registry at hand."""
     from cephalo.bundle import bundle_size, export_bundle, submission_test_stack
     from cephalo.container import write_container
-    from cephalo.errors import DataError
 
-    try:
-        path = export_bundle(submission, out)
-        click.echo(f"bundle: {path} ({bundle_size(path) / 1e6:.1f} MB)")
-        if container:
-            stack = Path(test_stack) if test_stack else submission_test_stack(Path(submission))
-            write_container(path, stack, test_slices)
-            click.echo(
-                f"container: {path / 'Dockerfile'}; build and check it with {path / 'test.sh'}"
-            )
-    except (DataError, FileNotFoundError) as error:
-        raise click.ClickException(str(error)) from None
+    path = export_bundle(submission, out)
+    click.echo(f"bundle: {path} ({bundle_size(path) / 1e6:.1f} MB)")
+    if container:
+        stack = Path(test_stack) if test_stack else submission_test_stack(Path(submission))
+        write_container(path, stack, test_slices)
+        click.echo(f"container: {path / 'Dockerfile'}; build and check it with {path / 'test.sh'}")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cephalo.errors import DataError
 from cephalo.predictions import Predictions, load_predictions
 from cephalo.run_folder import RunFolder
 from cephalo.tta import View
@@ -72,7 +73,7 @@ def choose_variants(
         chosen = chosen[chosen["variant"] == variant]
     if chosen.empty:
         what = f"variant {variant!r} of " if variant else ""
-        raise ValueError(f"no completed held-out runs of {what}experiment {experiment!r}")
+        raise DataError(f"no completed held-out runs of {what}experiment {experiment!r}")
     if best is not None:
         ranked = leaderboard(chosen)["variant"].tolist()[:best]
         chosen = chosen[chosen["variant"].isin(ranked)]
@@ -81,7 +82,7 @@ def choose_variants(
     for name, group in chosen.groupby("variant", sort=False):
         full_fit = full_fits[full_fits["variant"] == name].head(1)
         if test_models != "folds" and full_fit.empty:
-            raise ValueError(
+            raise DataError(
                 f"test_models: {test_models} needs a full fit of variant {name!r} of experiment "
                 f"{experiment!r}, and the registry has no completed one (add `full` to the "
                 "experiment's folds and run it)"
@@ -158,7 +159,7 @@ def combine_folds(parts: list[Predictions]) -> Predictions:
     """Held-out predictions of several folds as one set, sorted by image id."""
     ids = np.concatenate([p.image_id for p in parts])
     if len(np.unique(ids)) != len(ids):
-        raise ValueError("an image is held out by two folds of one member")
+        raise DataError("an image is held out by two folds of one member")
     order = np.argsort(ids)
 
     def joined(arrays: list[np.ndarray]) -> np.ndarray:
@@ -181,4 +182,4 @@ def check_same_images(parts: list[Predictions]) -> None:
     """Test predictions of a member's fold models must cover the same images."""
     for part in parts[1:]:
         if not np.array_equal(part.image_id, parts[0].image_id):
-            raise ValueError("fold models predicted different test images")
+            raise DataError("fold models predicted different test images")

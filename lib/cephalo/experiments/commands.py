@@ -8,10 +8,9 @@ from pathlib import Path
 
 import click
 
-from cephalo.experiments.spec import SpecError
 from cephalo.metrics import MRE
 from cephalo.models.params import SELECTION_RULES
-from cephalo.paths import EXPERIMENTS
+from cephalo.workspace import Workspace
 
 
 @click.command("run")
@@ -54,18 +53,15 @@ def run_command(
     from cephalo.experiments.runner import run_experiment
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the workers, then exit
-    try:
-        result = run_experiment(
-            spec,
-            only=only,
-            workers=workers,
-            dry_run=dry_run,
-            redo_changed=redo_changed,
-            restart=restart,
-            gpus=[g for g in gpus.split(",") if g],
-        )
-    except SpecError as error:
-        raise click.ClickException(str(error)) from None
+    result = run_experiment(
+        spec,
+        only=only,
+        workers=workers,
+        dry_run=dry_run,
+        redo_changed=redo_changed,
+        restart=restart,
+        gpus=[g for g in gpus.split(",") if g],
+    )
     if dry_run:
         return
     failed = result.failed
@@ -92,11 +88,8 @@ def config_command(spec: str, variant: str | None, fold: str, out: str | None) -
     from cephalo.experiments.spec import FULL, read_spec, variant_params
 
     path = Path(spec).resolve()
-    try:
-        parsed = read_spec(path)
-        variants = variant_params(parsed, path)
-    except SpecError as error:
-        raise click.ClickException(str(error)) from None
+    parsed = read_spec(path)
+    variants = variant_params(parsed, path)
     if variant is None and len(variants) > 1:
         raise click.UsageError(f"--variant: one of {', '.join(variants)}")
     name = variant or next(iter(variants))
@@ -121,15 +114,16 @@ def resolved_config_text(
 
     from cephalo.data.default import SYNTHETIC
     from cephalo.data.prepared import read_manifest
-    from cephalo.experiments.spec import FULL, run_folder, run_name
+    from cephalo.experiments.spec import FULL, run_name
     from cephalo.landmarks import LANDMARK_NAMES
     from cephalo.models.params import parse_params
     from cephalo.train import run_config
+    from cephalo.workspace import Workspace
 
     dataset = dataset or SYNTHETIC / "prepared"
     manifest = read_manifest(dataset)
     names = manifest["landmarks"] if manifest else LANDMARK_NAMES
-    run_dir = run_folder(spec_path, run_name(variant, fold))
+    run_dir = Workspace.of_spec(spec_path).run_dir(spec_path.stem, run_name(variant, fold))
     fold_number = None if fold == FULL else int(fold)
     config = run_config(parse_params(params), dataset, fold_number, run_dir, names)
     return Config(config).pretty_text
@@ -143,7 +137,7 @@ def resolved_config_text(
     "--registry",
     "registry_file",
     type=click.Path(dir_okay=False),
-    default=str(EXPERIMENTS / "registry.db"),
+    default=str(Workspace.default().registry),
     show_default=True,
 )
 def leaderboard_command(
@@ -154,10 +148,7 @@ def leaderboard_command(
     from cephalo.experiments import leaderboard, registry
 
     names = [Path(e).stem for e in experiments] or None
-    try:
-        runs = registry.read_runs(registry_file, names)
-    except FileNotFoundError as error:
-        raise click.ClickException(str(error)) from None
+    runs = registry.read_runs(registry_file, names)
     if runs.empty:
         raise click.ClickException(f"no runs of {', '.join(names or [])} in {registry_file}")
     click.echo(leaderboard.format_leaderboard(leaderboard.leaderboard(runs, metric), metric))

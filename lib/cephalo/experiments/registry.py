@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from cephalo.errors import NotFound
+
 COLUMNS = {
     "experiment": "TEXT NOT NULL",
     "run": "TEXT NOT NULL",
@@ -80,7 +82,7 @@ def read_runs(
 ) -> pd.DataFrame:
     """The registry as a table (params and metrics parsed), optionally of some experiments."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"no results registry at {path} (nothing has run yet)")
+        raise NotFound(f"no results registry at {path} (nothing has run yet)")
     with closing(connect(path)) as connection:
         runs = pd.read_sql_query("SELECT * FROM runs ORDER BY experiment, run", connection)
     if experiments is not None:

@@ -20,6 +20,7 @@ import ctypes
 import fcntl
 import fnmatch
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -29,7 +30,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
 from tqdm import tqdm
 
 from cephalo.experiments import registry
@@ -45,6 +45,8 @@ COMPLETED, CHANGED, FAILED, INTERRUPTED, PENDING = (
     "interrupted",
     "pending",
 )
+
+_log = logging.getLogger(__name__)
 
 
 def run_status(run: Run) -> str:
@@ -99,7 +101,7 @@ def run_experiment(
     result = BatchResult(experiment, {run.name: run_status(run) for run in runs})
     if dry_run:
         for run in runs:
-            click.echo(f"{result.statuses[run.name]:<12} {run.name}  {run.run_dir}")
+            _log.info("%-12s %s  %s", result.statuses[run.name], run.name, run.run_dir)
         return result
     changed = [name for name, status in result.statuses.items() if status == CHANGED]
     if changed and not redo_changed:
@@ -112,9 +114,9 @@ def run_experiment(
             if result.statuses[run.name] == COMPLETED:
                 registry.record(experiment.registry, registry_row(run.folder.read_state()))
         todo = [run for run in runs if result.statuses[run.name] != COMPLETED]
-        click.echo(
-            f"{experiment.name}: {len(runs) - len(todo)} of {len(runs)} runs already complete, "
-            f"{len(todo)} to run with {workers} worker(s)"
+        _log.info(
+            "%s: %d of %d runs already complete, %d to run with %d worker(s)",
+            *(experiment.name, len(runs) - len(todo), len(runs), len(todo), workers),
         )
         result.statuses.update(_execute(experiment, todo, workers, gpus, restart))
     return result

@@ -36,16 +36,17 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cephalo.errors import validation_problems
+from cephalo.errors import CephaloError, validation_problems
 from cephalo.models.params import parse_params
 from cephalo.run_folder import RunFolder
+from cephalo.workspace import Workspace
 
 FULL = "full"
 Spec = TypeVar("Spec", bound=BaseModel)
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=-]*")
 
 
-class SpecError(ValueError):
+class SpecError(CephaloError, ValueError):
     """An experiment spec that cannot be run; the message names the file and the problem."""
 
 
@@ -107,30 +108,16 @@ class Experiment:
     @property
     def root(self) -> Path:
         """Where its runs write: ``experiments/<name>/`` beside the spec file."""
-        return experiment_root(self.spec_path)
+        return Workspace.of_spec(self.spec_path).outputs(self.name)
 
     @property
     def registry(self) -> Path:
-        return registry_path(self.spec_path)
-
-
-def experiment_root(spec_path: Path) -> Path:
-    return spec_path.parent / spec_path.stem
+        return Workspace.of_spec(self.spec_path).registry
 
 
 def run_name(variant: str, fold: int | str) -> str:
     """``<variant>/fold<k>``, or ``<variant>/full`` for a full fit."""
     return f"{variant}/{FULL if fold == FULL else f'fold{fold}'}"
-
-
-def run_folder(spec_path: Path, name: str) -> Path:
-    """Where the run ``name`` of the experiment ``spec_path`` writes."""
-    return experiment_root(spec_path) / "runs" / name
-
-
-def registry_path(spec_path: Path) -> Path:
-    """The results registry of every spec in a folder: ``<folder>/registry.db``."""
-    return spec_path.parent / "registry.db"
 
 
 def read_yaml_model(path: str | os.PathLike[str], model: type[Spec], what: str) -> Spec:
@@ -194,7 +181,7 @@ def load_experiment(path: str | os.PathLike[str]) -> Experiment:
     for variant, params in variants.items():
         for fold in folds:
             name = run_name(variant, fold)
-            run_dir = run_folder(path, name)
+            run_dir = Workspace.of_spec(path).run_dir(path.stem, name)
             parameters = dict(
                 dataset_dir=str(dataset),
                 fold=None if fold == FULL else fold,

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cephalo.errors import NotFound
 from cephalo.experiments import registry
 from cephalo.experiments.spec import Run
 from cephalo.run_folder import RunFolder
@@ -91,7 +92,7 @@ def execute_run(run_dir: Path) -> int:
     folder = RunFolder(run_dir)
     state = folder.read_state()
     if state is None:
-        raise FileNotFoundError(f"{folder.state_file} does not exist")
+        raise NotFound(f"{folder.state_file} does not exist")
     state.update(status="running", started=time.time(), host=socket.gethostname(), pid=os.getpid())
     folder.write_state(state)
     registry.record(state["registry"], registry_row(state))

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cephalo.errors import validation_problems
+from cephalo.errors import ParamsError, validation_problems
 from cephalo.models.zoo import get_variant
 
 DEFAULT_SIGMA = {"rtmpose": 3.0, "hrnet": 4.0}
@@ -254,7 +254,7 @@ def parse_params(values: dict[str, Any]) -> TrainParams:
         return TrainParams(**values)
     except ValidationError as error:
         problems = validation_problems(error, TrainParams)
-        raise ValueError("invalid training parameters:\n  " + "\n  ".join(problems)) from None
+        raise ParamsError("invalid training parameters:\n  " + "\n  ".join(problems)) from None
 
 
 def trained_params(values: dict[str, Any]) -> TrainParams:

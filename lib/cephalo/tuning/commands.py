@@ -52,9 +52,7 @@ def tune_command(
     """Tune with the Optuna study of SPEC (a tuning file in experiments/): each trial runs the
     training notebook on the spec's folds. Re-running continues the study; start the same
     command in several terminals or machines (with a shared --storage) to add workers."""
-    from cephalo.experiments.spec import SpecError
     from cephalo.tuning import tuner
-    from cephalo.tuning.storage import StorageError
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # fails the trial, stops the kernel
     ran: list[optuna.trial.FrozenTrial] = []
@@ -63,10 +61,7 @@ def tune_command(
         ran.append(trial)
         click.echo(f"[{_finished(study)}/{target}] {_describe(trial)}; best so far: {_best(study)}")
 
-    try:
-        study = tuner.tune(spec, trials, storage, study_name, heartbeat, on_trial=report)
-    except (SpecError, StorageError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+    study = tuner.tune(spec, trials, storage, study_name, heartbeat, on_trial=report)
     counts = {}
     for trial in study.trials:
         counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
@@ -115,16 +110,13 @@ def dashboard_command(spec: str | None, storage: str | None, host: str, port: in
     """Serve optuna-dashboard on a study storage (localhost only unless --host says)."""
     from optuna_dashboard import run_server
 
-    from cephalo.experiments.spec import experiment_root
-    from cephalo.tuning.storage import StorageError, default_storage, open_storage
+    from cephalo.tuning.storage import open_storage
+    from cephalo.workspace import Workspace
 
     if storage is None:
         if spec is None:
             raise click.UsageError("name a tuning SPEC or a --storage URL")
-        storage = default_storage(experiment_root(Path(spec).resolve()))
-    try:
-        opened = open_storage(storage)
-    except StorageError as error:
-        raise click.ClickException(str(error)) from None
+        storage = Workspace.of_spec(spec).study_storage(Path(spec).stem)
+    opened = open_storage(storage)
     click.echo(f"optuna-dashboard on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
     run_server(opened, host=host, port=port)

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import optuna
 
+from cephalo.errors import CephaloError
+
 JOURNAL = "journal:"
 HEARTBEAT_S = 60
 PASSWORD_VARIABLE = "CEPHALO_STORAGE_PASSWORD"
@@ -36,12 +38,8 @@ HIDDEN = "***"
 _PASSWORD = re.compile(r"(://[^:/@]+):([^@]*)@")
 
 
-class StorageError(ValueError):
+class StorageError(CephaloError, ValueError):
     """A storage URL that cannot be opened; the message names it (password hidden)."""
-
-
-def default_storage(experiment_root: Path) -> str:
-    return f"sqlite:///{experiment_root / 'study.db'}"
 
 
 def shown(url: str) -> str:

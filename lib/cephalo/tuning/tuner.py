@@ -15,6 +15,7 @@ at most one trial each, when they finish at the same moment).
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import warnings
@@ -22,23 +23,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import click
 import optuna
 import yaml
 
-from cephalo.experiments.spec import (
-    Run,
-    SpecError,
-    experiment_root,
-    prepared_dataset,
-    registry_path,
-)
+from cephalo.experiments.spec import Run, SpecError, prepared_dataset
 from cephalo.experiments.worker import INTERRUPTED, execute_run, prepare_run
 from cephalo.models.params import parse_params
 from cephalo.run_folder import RunFolder
 from cephalo.tuning.spec import TuneSpec, exported_params, read_tune_spec, trial_params
-from cephalo.tuning.storage import HEARTBEAT_S, default_storage, masked, open_storage
+from cephalo.tuning.storage import HEARTBEAT_S, masked, open_storage
 from cephalo.tuning.study import enqueued, make_pruner, make_sampler, suggest
+from cephalo.workspace import Workspace
+
+_log = logging.getLogger(__name__)
 
 ACTIVE = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
 
@@ -55,7 +52,7 @@ def open_study(
     heartbeat_s: int = HEARTBEAT_S,
 ) -> tuple[optuna.Study, str]:
     """The spec's study (created on first use), and its storage URL."""
-    url = storage_url or default_storage(experiment_root(spec_path))
+    url = storage_url or Workspace.of_spec(spec_path).study_storage(spec_path.stem)
     study = optuna.create_study(
         study_name=study_name or spec_path.stem,
         storage=open_storage(url, heartbeat_s),
@@ -94,7 +91,7 @@ def tune(
     started = [t for t in study.trials if t.state != optuna.trial.TrialState.WAITING]
     remaining = target - len(started)
     if remaining <= 0:
-        click.echo(f"{study.study_name}: already holds {len(started)} of {target} trials")
+        _log.info("%s: already holds %d of %d trials", study.study_name, len(started), target)
         return study
     study.sampler = make_sampler(spec.sampler, seed_offset=len(study.trials))
     objective = _Objective(spec, spec_path, study.study_name, url, dataset)
@@ -175,12 +172,13 @@ class _Objective:
             ),
             run_dir=run_dir,
         )
-        prepare_run(run, registry_path(self.spec_path), trial=trial.number)
+        prepare_run(run, Workspace.of_spec(self.spec_path).registry, trial=trial.number)
         execute_run(run_dir)
         return RunFolder(run_dir).read_state()
 
     def _run_dir(self, number: int, fold: int) -> Path:
-        return experiment_root(self.spec_path) / "trials" / _variant(number) / f"fold{fold}"
+        workspace = Workspace.of_spec(self.spec_path)
+        return workspace.trial_dir(self.spec_path.stem, _variant(number), fold)
 
 
 def _variant(number: int) -> str:
@@ -242,7 +240,7 @@ def export_best(study: optuna.Study, spec_path: Path, out: Path | None = None) -
     _, available = prepared_dataset(spec.dataset, spec_path)
     folds = available if spec.export.folds == "all" else spec.export.folds
     best = study.best_trial
-    out = out or spec_path.with_name(f"{spec_path.stem}-best.yaml")
+    out = out or Workspace.of_spec(spec_path).exported_spec(spec_path.stem)
     changed = f", with {spec.export.params}" if spec.export.params else ""
     experiment = dict(
         description=(
