@@ -115,3 +115,18 @@ def test_only_the_owner_of_a_folder_names_its_files(owner, pattern):
     ]
     assert not found, "\n".join(found)
     assert pattern.search(owner.read_text())  # the pattern finds what it looks for
+
+
+def test_library_modules_log_and_never_print():
+    """Library modules log (``logging.getLogger(__name__)``); only the commands, which own
+    the terminal, print."""
+    # evaluate.py holds its command; logs.py is the handler that writes log records out
+    commands = {"cli.py", "commands.py", "demo.py", "evaluate.py", "logs.py"}
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in (ROOT / "lib").rglob("*.py")
+        if path.name not in commands
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"(?<![\w.])print\(|click\.(echo|secho)\(", line)
+    ]
+    assert not found, found
