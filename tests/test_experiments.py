@@ -361,7 +361,7 @@ def test_leaderboard_command_and_results_notebook(batch, tmp_path):
 def test_shipped_specs_are_valid(spec):
     """Every file in experiments/, by its kind (ensemble, tuning or experiment), the GPU
     recipes included (their dataset is not here, so only the files are checked)."""
-    from cephalo.ensemble.build import read_ensemble_spec
+    from cephalo.ensemble.spec import read_ensemble_spec
     from cephalo.tuning.spec import read_tune_spec
 
     keys = set(yaml.safe_load(spec.read_text()))

@@ -263,7 +263,7 @@ def test_distribution_fusion_brings_views_and_models_into_one_frame():
 
 
 def test_ensemble_spec_errors(tmp_path):
-    from cephalo.ensemble.build import read_ensemble_spec
+    from cephalo.ensemble.spec import read_ensemble_spec
     from cephalo.experiments.spec import SpecError
 
     spec = tmp_path / "e.yaml"

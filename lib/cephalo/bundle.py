@@ -50,7 +50,7 @@ def export_bundle(submission: str | os.PathLike[str], out: str | os.PathLike[str
     """Write the bundle of ``submission`` to ``out`` (replaced when it exists); its manifest
     last, so an interrupted export leaves no bundle that looks complete."""
     from cephalo.checkpoints import load_checkpoint_file
-    from cephalo.ensemble.build import load_members
+    from cephalo.ensemble.members import load_members
     from cephalo.models.params import trained_params
 
     manifest = json.loads((Path(submission) / MANIFEST).read_text())
@@ -175,7 +175,8 @@ def predict_with_bundle(
     bundle: str | os.PathLike[str], stack_or_folder: str | os.PathLike[str], out: Path
 ) -> Path:
     """The bundle's ensemble on a stack, written as the challenge's JSON and validated."""
-    from cephalo.ensemble.build import fuse, stack_predictions
+    from cephalo.ensemble.fused import fuse
+    from cephalo.ensemble.inference import stack_predictions
     from cephalo.ensemble.members import Member, Predictor
     from cephalo.models.config import inference_device
     from cephalo.models.params import TrainParams

@@ -68,7 +68,8 @@ def run_demo(fast: bool = False, root: Path = REPO_ROOT) -> Path:
     """Run the demo; returns the submission folder (which holds report.html)."""
     from cephalo.data.default import synthetic_release
     from cephalo.data.prepare import prepare_release
-    from cephalo.ensemble.build import build_ensemble, scores_table, tta_effect
+    from cephalo.ensemble.build import build_ensemble, scores_table
+    from cephalo.ensemble.fused import tta_effect
     from cephalo.experiments import leaderboard
     from cephalo.experiments.registry import read_runs
     from cephalo.experiments.runner import run_experiment

@@ -25,7 +25,7 @@ import pandas as pd
 from cephalo.errors import DataError
 from cephalo.predictions import Predictions, load_predictions
 from cephalo.run_folder import RunFolder
-from cephalo.tta import View
+from cephalo.tta import View, parse_view
 
 
 @dataclass(frozen=True)
@@ -183,3 +183,44 @@ def check_same_images(parts: list[Predictions]) -> None:
     for part in parts[1:]:
         if not np.array_equal(part.image_id, parts[0].image_id):
             raise DataError("fold models predicted different test images")
+
+
+def member_entry(member: Member) -> dict[str, Any]:
+    """A member as the submission's manifest stores it (read back by :func:`load_members`)."""
+
+    def runs(entries: tuple[FoldRun, ...]) -> list[dict[str, Any]]:
+        return [
+            dict(run_dir=str(r.run_dir), fold=r.fold, dataset_dir=str(r.dataset_dir))
+            for r in entries
+        ]
+
+    view = member.view
+    return dict(
+        name=member.name,
+        experiment=member.experiment,
+        variant=member.variant,
+        view=dict(flip=view.flip, scale=view.scale, shift=list(view.shift)),
+        runs=runs(member.runs),
+        test_runs=runs(member.test_models),
+    )
+
+
+def load_members(manifest: dict[str, Any]) -> list[Member]:
+    """The manifest's members (a manifest written before ``test_runs`` predicts with its
+    fold models)."""
+
+    def runs(entries: list[dict[str, Any]]) -> tuple[FoldRun, ...]:
+        return tuple(
+            FoldRun(Path(r["run_dir"]), r["fold"], Path(r["dataset_dir"])) for r in entries
+        )
+
+    return [
+        Member(
+            m["experiment"],
+            m["variant"],
+            parse_view(m["view"]),
+            runs(m["runs"]),
+            runs(m.get("test_runs", [])),
+        )
+        for m in manifest["members"]
+    ]
