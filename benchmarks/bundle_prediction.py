@@ -65,12 +65,13 @@ def write_benchmark_bundle(out: Path) -> None:
     import cephalo.mmpose_plugins  # noqa: F401  (the kit's codecs)
     from cephalo.bundle import seal, write_model
     from cephalo.landmarks import NUM_LANDMARKS, mmpose_metainfo
-    from cephalo.models import config as cfg
+    from cephalo.models.network import model as network_config
     from cephalo.models.params import parse_params
+    from cephalo.models.pipelines import pipelines
 
     register_all_modules()
     params = parse_params(dict(model=MODEL, input_size=list(INPUT_SIZE)))
-    config = dict(model=cfg.model(params, NUM_LANDMARKS), val_pipeline=cfg.pipelines(params)[1])
+    config = dict(model=network_config(params, NUM_LANDMARKS), val_pipeline=pipelines(params)[1])
     meta = parse_pose_metainfo(mmpose_metainfo())
     partial = out.with_name(f".{out.name}.partial")
     names = []

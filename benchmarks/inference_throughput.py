@@ -75,8 +75,9 @@ import torch
 
 from cephalo.data.synth import generate_image
 from cephalo.landmarks import LANDMARK_NAMES
-from cephalo.models.config import DataSpec, build_config, pipelines
+from cephalo.models.config import DataSpec, build_config
 from cephalo.models.params import TrainParams
+from cephalo.models.pipelines import pipelines
 from cephalo.predict import predict_images, raw_outputs
 from report import RESULTS, check, environment, layout, write_result
 

@@ -9,7 +9,7 @@ What, per recipe, in a fresh child process (this script with ``--step``,
 :func:`training_step`):
 
 1. the run's model is built from the spec's resolved parameters (``parse_params``, then
-   ``cephalo.models.config.model``) in training mode; its parameter count is taken;
+   ``cephalo.models.network.model``) in training mode; its parameter count is taken;
 2. ``/proc/self/clear_refs`` resets the kernel's high-water mark (``VmHWM``) to the current
    resident set, and one training step runs at batch 1 on the CPU: forward through backbone
    and head at the recipe's input size, a loss on every output, backward;
@@ -63,11 +63,11 @@ def training_step(values: dict[str, Any]) -> dict[str, int]:
     from mmpose.utils import register_all_modules
 
     import cephalo.mmpose_plugins  # noqa: F401  (the kit's codecs)
-    from cephalo.models import config as cfg
+    from cephalo.models.network import model as network_config
 
     params = parse_params(values)
     register_all_modules()
-    model = MODELS.build(cfg.model(params, 38)).train()
+    model = MODELS.build(network_config(params, 38)).train()
     width, height = params.input_size
     image = torch.randn(1, 3, height, width)
     before = _status_kib()

@@ -13,7 +13,7 @@ at 512 and HRNet-W48 at 1024 with stride-1 heatmaps (the winner's), augmentation
 
 - old: the full-size prepared PNGs through the old order (``RandomBBoxTransform``,
   ``PhotometricDistortion``, then ``TopdownAffine``);
-- new: the cache's images through the kit's pipeline (``models.config.pipelines``).
+- new: the cache's images through the kit's pipeline (``models.pipelines.pipelines``).
 
 Each pipeline runs over the images (everything up to ``PackPoseInputs`` included) in one
 process with one thread (``OMP_NUM_THREADS=1`` and ``cv2.setNumThreads(1)``), best of
@@ -39,8 +39,8 @@ import numpy as np
 from cephalo.data.cache import training_cache
 from cephalo.data.prepare import prepare_release
 from cephalo.data.synth import synthesize
-from cephalo.models import config as cfg
 from cephalo.models.params import TrainParams
+from cephalo.models.pipelines import cache_long_side, pipelines
 from report import RESULTS, VERDICT, check, environment, layout, write_result
 
 RESULT = RESULTS / "training_pipeline.json"
@@ -58,7 +58,7 @@ GPU_RATES = (200, 500)
 def old_pipeline(params: TrainParams) -> list[dict[str, Any]]:
     """The training pipeline as it was: photometric distortion on the full-size image,
     before the affine."""
-    train, _ = cfg.pipelines(params)
+    train, _ = pipelines(params)
     kinds = [t["type"] for t in train]
     photometric = train.pop(kinds.index("PhotometricDistortion"))
     train.insert(kinds.index("TopdownAffine"), photometric)
@@ -110,9 +110,9 @@ def main() -> int:
         for name, values in CASES.items():
             params = TrainParams(augmentation=1.0, **values)
             start = time.perf_counter()
-            cache = training_cache(dataset, cfg.cache_long_side(params))
+            cache = training_cache(dataset, cache_long_side(params))
             build = time.perf_counter() - start
-            train, _ = cfg.pipelines(params)
+            train, _ = pipelines(params)
             old = images_per_second(dataset, old_pipeline(params), args.repeats)
             new = images_per_second(cache, train, args.repeats)
             speedup = new / old
@@ -121,7 +121,7 @@ def main() -> int:
                 old_images_per_s=old,
                 new_images_per_s=new,
                 speedup=speedup,
-                cache_long_side=cfg.cache_long_side(params),
+                cache_long_side=cache_long_side(params),
                 cache_build_s=build,
                 cache_mb_per_image=float(np.mean(cached)) / 1e6,
                 cores_to_feed={str(r): dict(old=r / old, new=r / new) for r in GPU_RATES},

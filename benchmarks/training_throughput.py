@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.images < 2 * FOLDS:
         parser.error(f"--images: {FOLDS} folds need at least {2 * FOLDS} images")
-    window = 10  # LogProcessor window_size and LoggerHook interval in cephalo.models.config
+    window = 10  # the LogProcessor window and LoggerHook interval the kit configures
 
     load_start = os.getloadavg()
     notebooks: list[dict[str, Any]] = []

@@ -95,8 +95,8 @@ def test_a_save_cut_short_leaves_a_checkpoint_to_resume_from(tmp_path):
     from mmengine.logging import MessageHub
     from mmengine.registry import HOOKS
 
-    from cephalo.models.config import hooks
     from cephalo.models.params import TrainParams
+    from cephalo.models.training import hooks
     from cephalo.work_dir import WORK_DIR, resume_point
 
     work_dir = tmp_path / WORK_DIR

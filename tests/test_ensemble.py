@@ -173,7 +173,7 @@ def test_training_the_ensemble_and_predict_follow_one_device_decision(fast_demo,
     from cephalo import predict
     from cephalo.ensemble.members import Predictor
     from cephalo.errors import DeviceError
-    from cephalo.models.config import inference_device
+    from cephalo.models.device import inference_device
     from cephalo.models.params import parse_params
 
     root, _, _ = fast_demo

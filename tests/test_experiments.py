@@ -24,7 +24,7 @@ import yaml
 from cephalo.experiments import leaderboard, registry
 from cephalo.experiments.runner import run_status
 from cephalo.experiments.spec import SpecError, load_experiment, read_spec, variant_params
-from cephalo.metrics import LEADERBOARD, MRE
+from cephalo.metrics import LEADERBOARD, MRE, lower_is_better
 from cephalo.notebooks import execute
 from cephalo.paths import EXPERIMENTS
 from cephalo.work_dir import scalar_logs
@@ -185,7 +185,7 @@ def test_leaderboard_means_spreads_and_order():
     assert leaderboard.per_landmark(runs).loc["x/good", "L1"] == pytest.approx(np.mean(mres))
     assert leaderboard.status_counts(runs).loc["x", "failed"] == 1
     with pytest.raises(ValueError, match="unknown metric"):
-        leaderboard.lower_is_better("MSE")
+        lower_is_better("MSE")
 
 
 # --- batches (slow: real papermill runs) ----------------------------------------------------

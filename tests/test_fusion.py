@@ -294,11 +294,11 @@ def test_a_member_fused_with_itself_decodes_to_its_own_keypoints(params):
 
     import cephalo.mmpose_plugins  # noqa: F401  (BoundedDarkHeatmap)
     from cephalo.ensemble.distribution import fuse_distributions
-    from cephalo.models import config as cfg
+    from cephalo.models import network
     from cephalo.models.params import parse_params
 
     resolved = parse_params(params)
-    codec = KEYPOINT_CODECS.build(cfg.codec(resolved))
+    codec = KEYPOINT_CODECS.build(network.codec(resolved))
     width, height = resolved.input_size
     rng = np.random.default_rng(0)
     points = rng.uniform([0.1 * width, 0.1 * height], [0.9 * width, 0.9 * height], (1, 5, 2))
@@ -309,7 +309,7 @@ def test_a_member_fused_with_itself_decodes_to_its_own_keypoints(params):
         raw = dict(simcc_x=x, simcc_y=y)
     else:
         decoded, _ = codec.decode(encoded["heatmaps"])
-        key = "udp_heatmaps" if cfg.uses_udp(resolved) else "heatmaps"
+        key = "udp_heatmaps" if network.uses_udp(resolved) else "heatmaps"
         raw = {key: encoded["heatmaps"][None]}
     # an image twice the input's size, framed exactly by the crop
     centre, scale = np.array([[width, height]], float), np.array([[2 * width, 2 * height]], float)

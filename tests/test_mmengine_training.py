@@ -13,7 +13,7 @@ import torch
 
 from cephalo.checkpoints import load_checkpoint_file, use_safe_checkpoint_loader
 from cephalo.landmarks import NUM_LANDMARKS, mmpose_metainfo
-from cephalo.models import config as cfg
+from cephalo.models import network, pipelines
 from cephalo.models.params import TrainParams
 
 pytestmark = pytest.mark.slow
@@ -26,10 +26,10 @@ TINY = {
 
 def runner_config(params: TrainParams, data_root: Path, work_dir: Path, epochs: int) -> dict:
     """A plain Runner config around the zoo's model and pipeline (no validation)."""
-    train_pipeline, _ = cfg.pipelines(params)
+    train_pipeline, _ = pipelines.pipelines(params)
     return dict(
         default_scope="mmpose",
-        model=cfg.model(params, NUM_LANDMARKS),
+        model=network.model(params, NUM_LANDMARKS),
         work_dir=str(work_dir),
         experiment_name=f"test-{uuid.uuid4().hex[:8]}",
         train_dataloader=dict(

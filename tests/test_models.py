@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from cephalo.models import config as cfg
+from cephalo.models import device, network, pipelines
 from cephalo.models.params import TrainParams, parse_params
 from cephalo.models.zoo import VARIANTS
 
@@ -27,25 +28,25 @@ def build_model(params: TrainParams, n_landmarks: int = 10):
     import cephalo.mmpose_plugins  # noqa: F401  (what a run's config imports: the codecs)
 
     register_all_modules()
-    return MODELS.build(cfg.model(params, n_landmarks)).eval()
+    return MODELS.build(network.model(params, n_landmarks)).eval()
 
 
 def test_sigma_means_the_same_at_every_size():
     # The organisers' RTMPose-m baseline: 512 px, SimCC sigma 12 at split ratio 2.
     rtm = parse_params(dict(model="rtmpose-m", input_size=(512, 512), sigma=3.0))
-    assert cfg.codec(rtm)["sigma"] == (12.0, 12.0)
+    assert network.codec(rtm)["sigma"] == (12.0, 12.0)
     # Their HRNet baseline: 512 px, heatmap sigma 2 at stride 4.
     hrnet = parse_params(dict(model="hrnet-w32", input_size=(512, 512), sigma=4.0))
-    assert cfg.codec(hrnet)["sigma"] == 2.0
+    assert network.codec(hrnet)["sigma"] == 2.0
     # Same sigma, other size / stride / ratio: the same extent relative to the image.
     for params in [
         dict(model="rtmpose-m", input_size=(256, 256), sigma=3.0, simcc_split_ratio=3.0),
         dict(model="hrnet-w32", input_size=(1024, 1024), sigma=3.0, heatmap_stride=1),
     ]:
         params = parse_params(params)
-        assert cfg.sigma_input_px(params) / params.input_size[0] == pytest.approx(3.0 / 256)
+        assert network.sigma_input_px(params) / params.input_size[0] == pytest.approx(3.0 / 256)
     assert (
-        cfg.codec(
+        network.codec(
             parse_params(
                 dict(model="hrnet-w32", input_size=(1024, 1024), sigma=1.5, heatmap_stride=1)
             )
@@ -55,23 +56,23 @@ def test_sigma_means_the_same_at_every_size():
 
 
 def test_family_defaults():
-    assert cfg.codec(TrainParams(model="rtmpose-t"))["simcc_split_ratio"] == 2.0
-    hrnet = cfg.codec(TrainParams(model="hrnet-w18"))
+    assert network.codec(TrainParams(model="rtmpose-t"))["simcc_split_ratio"] == 2.0
+    hrnet = network.codec(TrainParams(model="hrnet-w18"))
     assert hrnet["type"] == "BoundedDarkHeatmap" and hrnet["unbiased"] is True  # DARK decoding
     assert hrnet["heatmap_size"] == (64, 64)
 
 
 def test_udp_changes_codec_affine_and_flip_test_together():
     params = TrainParams(model="hrnet-w18", codec="udp")
-    assert cfg.codec(params)["type"] == "UDPHeatmap"
-    train, val = cfg.pipelines(params)
+    assert network.codec(params)["type"] == "UDPHeatmap"
+    train, val = pipelines.pipelines(params)
     assert all(t["use_udp"] for t in train + val if t["type"] == "TopdownAffine")
-    assert cfg.test_cfg(params)["shift_heatmap"] is False
-    assert cfg.test_cfg(TrainParams(model="hrnet-w18"))["shift_heatmap"] is True
+    assert network.test_cfg(params)["shift_heatmap"] is False
+    assert network.test_cfg(TrainParams(model="hrnet-w18"))["shift_heatmap"] is True
 
 
 def test_train_and_validation_crop_alike():
-    train, val = cfg.pipelines(TrainParams(augmentation=1.0))
+    train, val = pipelines.pipelines(TrainParams(augmentation=1.0))
     crops = [t for t in train + val if t["type"] == "GetBBoxCenterScale"]
     assert len(crops) == 2 and crops[0] == crops[1]
     assert [t["type"] for t in val] == [
@@ -87,7 +88,7 @@ def test_train_and_validation_crop_alike():
 def test_geometric_transforms_before_the_affine_photometric_after():
     """MMPose's order: the crop is chosen and warped first; pixel transforms then run on the
     input-size crop, not on the full-size image."""
-    train, _ = cfg.pipelines(TrainParams(augmentation=0.5, flip=True))
+    train, _ = pipelines.pipelines(TrainParams(augmentation=0.5, flip=True))
     assert [t["type"] for t in train] == [
         "LoadImage",
         "GetBBoxCenterScale",
@@ -101,20 +102,20 @@ def test_geometric_transforms_before_the_affine_photometric_after():
 
 
 def test_loader_workers_follow_the_device(monkeypatch):
-    cpu = cfg.loader_settings(TrainParams())
+    cpu = device.loader_settings(TrainParams())
     assert cpu == dict(num_workers=0, persistent_workers=False)
-    assert cfg.loader_settings(TrainParams(num_workers=3))["num_workers"] == 3
+    assert device.loader_settings(TrainParams(num_workers=3))["num_workers"] == 3
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(cfg.os, "cpu_count", lambda: 16)
-    gpu = cfg.loader_settings(TrainParams())
+    monkeypatch.setattr(device.os, "cpu_count", lambda: 16)
+    gpu = device.loader_settings(TrainParams())
     assert gpu == dict(num_workers=8, persistent_workers=True, pin_memory=True, prefetch_factor=4)
-    assert cfg.loader_settings(TrainParams(processes=4))["num_workers"] == 3  # 16 cores / 4
-    assert cfg.loader_settings(TrainParams(device="cpu"))["num_workers"] == 0
+    assert device.loader_settings(TrainParams(processes=4))["num_workers"] == 3  # 16 cores / 4
+    assert device.loader_settings(TrainParams(device="cpu"))["num_workers"] == 0
 
 
 def test_flip_switches():
     plain = TrainParams(flip=False, augmentation=0.0, flip_test=False)
-    train, _ = cfg.pipelines(plain)
+    train, _ = pipelines.pipelines(plain)
     assert [t["type"] for t in train] == [
         "LoadImage",
         "GetBBoxCenterScale",
@@ -122,14 +123,14 @@ def test_flip_switches():
         "GenerateTarget",
         "PackPoseInputs",
     ]
-    assert cfg.test_cfg(plain) == {"flip_test": False}
+    assert network.test_cfg(plain) == {"flip_test": False}
     flipped = TrainParams(flip=True)
-    assert any(t["type"] == "RandomFlip" for t in cfg.pipelines(flipped)[0])
+    assert any(t["type"] == "RandomFlip" for t in pipelines.pipelines(flipped)[0])
     # the flip test follows training flips unless set: a model that never saw a mirrored
     # cephalogram cannot predict one
-    assert cfg.test_cfg(flipped)["flip_test"] is True
-    assert cfg.test_cfg(TrainParams())["flip_test"] is False
-    assert cfg.test_cfg(TrainParams(flip_test=True))["flip_test"] is True
+    assert network.test_cfg(flipped)["flip_test"] is True
+    assert network.test_cfg(TrainParams())["flip_test"] is False
+    assert network.test_cfg(TrainParams(flip_test=True))["flip_test"] is True
 
 
 def test_config_selects_and_stops_by_the_chosen_metric():
@@ -185,7 +186,7 @@ def test_every_variant_builds_with_derived_output_shapes(name):
 @pytest.mark.parametrize("stride", [1, 2])
 def test_finer_heatmaps_add_deconvolutions(stride):
     params = TrainParams(model="hrnet-tiny", input_size=(64, 64), heatmap_stride=stride)
-    assert cfg.codec(params)["heatmap_size"] == (64 // stride, 64 // stride)
+    assert network.codec(params)["heatmap_size"] == (64 // stride, 64 // stride)
     with torch.no_grad():
         out = build_model(params)._forward(torch.zeros(1, 3, 64, 64))
     assert out.shape == (1, 10, 64 // stride, 64 // stride)
@@ -198,8 +199,8 @@ def test_any_split_ratio_gives_matching_codec_and_head_lengths(ratio, size):
     from mmpose.codecs import SimCCLabel
 
     params = TrainParams(model="rtmpose-tiny", input_size=size, simcc_split_ratio=ratio)
-    assert cfg.simcc_split_ratio(params) == pytest.approx(ratio, abs=1 / 64)
-    codec = {k: v for k, v in cfg.codec(params).items() if k != "type"}
+    assert network.simcc_split_ratio(params) == pytest.approx(ratio, abs=1 / 64)
+    codec = {k: v for k, v in network.codec(params).items() if k != "type"}
     keypoints = torch.rand(1, 10, 2).numpy() * torch.tensor(size).numpy()
     target = SimCCLabel(**codec).encode(keypoints)
     with torch.no_grad():
@@ -256,7 +257,7 @@ def test_a_flipped_image_trains_on_the_targets_of_its_mirror(values):
 
     register_all_modules()
     params = parse_params(dict(values, flip=True, augmentation=0))
-    train, _ = cfg.pipelines(params)
+    train, _ = pipelines.pipelines(params)
     flipping = [dict(t, prob=1.0) if t["type"] == "RandomFlip" else t for t in train]
     plain = [t for t in train if t["type"] != "RandomFlip"]
     rng = np.random.default_rng(1)

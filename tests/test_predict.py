@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cephalo.landmarks import mmpose_metainfo
-from cephalo.models import config as cfg
+from cephalo.models import network, pipelines
 from cephalo.models.params import TrainParams
 from cephalo.predict import predict_images
 from cephalo.predictions import load_predictions
@@ -23,7 +23,7 @@ def random_model(params: TrainParams):
     import cephalo.mmpose_plugins  # noqa: F401  (the kit's codecs)
 
     torch.manual_seed(0)
-    model = init_model(Config(dict(model=cfg.model(params, 38))), checkpoint=None, device="cpu")
+    model = init_model(Config(dict(model=network.model(params, 38))), checkpoint=None, device="cpu")
     model.dataset_meta = parse_pose_metainfo(mmpose_metainfo())
     return model
 
@@ -47,7 +47,7 @@ def to_original(
 def test_format_and_raw_outputs(model_name, tmp_path):
     params = TrainParams(model=model_name, input_size=(64, 96), save_raw=True)
     model = random_model(params)
-    _, pipeline = cfg.pipelines(params)
+    _, pipeline = pipelines.pipelines(params)
     predictions = predict_images(
         model, pipeline, images(np.random.default_rng(0)), batch_size=2, save_raw=True
     )
@@ -105,15 +105,15 @@ def tracking_model(params: TrainParams):
         image = feats[-1][:, :1]
         image = image - image.amin(dim=(2, 3), keepdim=True)
         if params.family == "rtmpose":
-            ratio = cfg.simcc_split_ratio(params)
+            ratio = network.simcc_split_ratio(params)
             xs = grid(int(width * ratio), width, False)
             ys = grid(int(height * ratio), height, False)
             x = sample(image, xs, torch.arange(height)).sum(2)  # (B, 1, bins): column sums
             y = sample(image, torch.arange(width), ys).sum(3)
             x, y = x / x.amax(-1, True), y / y.amax(-1, True)
             return x.expand(-1, 38, -1), y.expand(-1, 38, -1)
-        columns, rows = cfg.heatmap_size(params)
-        udp = cfg.uses_udp(params)
+        columns, rows = network.heatmap_size(params)
+        udp = network.uses_udp(params)
         heatmap = sample(image, grid(columns, width, udp), grid(rows, height, udp))
         return (heatmap / heatmap.amax(dim=(2, 3), keepdim=True)).expand(-1, 38, -1, -1)
 
@@ -140,7 +140,7 @@ def test_the_flip_test_mirrors_exactly(values, tolerance):
 
     params = TrainParams(**values, input_size=(128, 96), flip=True)
     model = tracking_model(params)
-    _, pipeline = cfg.pipelines(params)
+    _, pipeline = pipelines.pipelines(params)
     width, height, blob = 512, 384, np.array([150.3, 240.7])
     rows, columns = np.mgrid[0:height, 0:width]
 
@@ -186,7 +186,7 @@ def test_a_member_predicts_as_trained_whatever_the_config_code_becomes(
         return Predictor.of_run(run).predict(prepared_images(dataset, images), IDENTITY).coords
 
     before = predicted()
-    monkeypatch.setattr(cfg, "BBOX_PADDING", 1.25)
+    monkeypatch.setattr(pipelines, "BBOX_PADDING", 1.25)
     np.testing.assert_array_equal(predicted(), before)
     RunFolder(run).config_data.unlink()
     assert np.abs(predicted() - before).max() > 0.01

@@ -16,6 +16,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from cephalo.models import config as cfg
+from cephalo.models import network
 from cephalo.models.params import TrainParams
 from cephalo.models.pretrained import PretrainedError, with_pretrained
 
@@ -30,7 +31,7 @@ def kit_model(model: str, n_landmarks: int = 38) -> torch.nn.Module:
 
     register_all_modules(init_default_scope=False)
     with DefaultScope.overwrite_default_scope("mmpose"):
-        estimator = MODELS.build(cfg.model(TrainParams(model=model, **TINY), n_landmarks))
+        estimator = MODELS.build(network.model(TrainParams(model=model, **TINY), n_landmarks))
     estimator.init_weights()
     return estimator
 

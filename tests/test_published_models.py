@@ -11,7 +11,7 @@ import pytest
 from mmengine.config import Config
 from mmpose.utils import register_all_modules
 
-from cephalo.models import config as cfg
+from cephalo.models import network
 from cephalo.models.params import TrainParams
 from cephalo.models.pretrained import backbone_tensors
 from cephalo.models.zoo import VARIANTS
@@ -58,7 +58,7 @@ def test_every_published_name_is_covered():
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_the_backbone_is_the_published_one(name):
-    ours = cfg.backbone(TrainParams(model=name))
+    ours = network.backbone(TrainParams(model=name))
     theirs = published_backbone(name)
     assert backbone_tensors(ours) == backbone_tensors(theirs)
     assert parameter_count(ours) == parameter_count(theirs)
@@ -72,7 +72,7 @@ def test_the_rtmpose_heads_match_too():
 
     for name in ("rtmpose-t", "rtmpose-m"):
         published = Config.fromfile(CONFIGS / PUBLISHED[name]).model
-        ours = cfg.model(TrainParams(model=name, input_size=(192, 256)), n_landmarks=17)
+        ours = network.model(TrainParams(model=name, input_size=(192, 256)), n_landmarks=17)
         shapes = [
             {k: v.shape for k, v in MODELS.build(m["head"]).state_dict().items()}
             for m in (ours, published.to_dict())
@@ -82,4 +82,4 @@ def test_the_rtmpose_heads_match_too():
 
 @pytest.mark.parametrize("name", ["rtmpose-tiny", "hrnet-tiny"])
 def test_tiny_variants_stay_tiny(name):
-    assert parameter_count(cfg.backbone(TrainParams(model=name))) < 1_000_000
+    assert parameter_count(network.backbone(TrainParams(model=name))) < 1_000_000

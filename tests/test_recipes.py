@@ -169,15 +169,15 @@ def test_the_winners_hrnet(tmp_path, monkeypatch):
 
 
 def test_amp_and_syncbn_apply_on_gpus_only(monkeypatch):
-    from cephalo.models import config as cfg
+    from cephalo.models import network, training
 
     params = parse_params(dict(model="rtmpose-tiny", amp=True, processes=2))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert "type" not in cfg.optim_wrapper(params)
-    assert cfg.backbone(params)["norm_cfg"]["type"] == "BN"
+    assert "type" not in training.optim_wrapper(params)
+    assert network.backbone(params)["norm_cfg"]["type"] == "BN"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert cfg.optim_wrapper(params)["type"] == "AmpOptimWrapper"
-    assert cfg.backbone(params)["norm_cfg"]["type"] == "SyncBN"
+    assert training.optim_wrapper(params)["type"] == "AmpOptimWrapper"
+    assert network.backbone(params)["norm_cfg"]["type"] == "SyncBN"
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import pytest
 from cephalo.data import cache as cache_module
 from cephalo.data.cache import to_original, training_cache
 from cephalo.data.prepared import load_images
-from cephalo.models import config as cfg
+from cephalo.models import pipelines
 from cephalo.models.params import TrainParams
 
 
@@ -104,7 +104,7 @@ def pipeline_outputs(root: Path, params: TrainParams, seed: int) -> list[dict]:
     from cephalo.landmarks import mmpose_metainfo
 
     register_all_modules()
-    train, _ = cfg.pipelines(params)
+    train, _ = pipelines.pipelines(params)
     dataset = CocoDataset(
         data_root=str(root),
         ann_file="annotations.json",
@@ -123,7 +123,7 @@ def pipeline_outputs(root: Path, params: TrainParams, seed: int) -> list[dict]:
 @pytest.mark.parametrize("model", ["rtmpose-tiny", "hrnet-tiny"])
 def test_the_pipeline_gives_the_same_targets_from_the_cache(dataset_copy, model):
     params = TrainParams(model=model, input_size=(64, 64), augmentation=1.0)
-    folder = training_cache(dataset_copy, cfg.cache_long_side(params))
+    folder = training_cache(dataset_copy, pipelines.cache_long_side(params))
     full, cached = (pipeline_outputs(root, params, seed=3) for root in (dataset_copy, folder))
     for a, b in zip(full, cached, strict=True):
         # the same landmarks in the model's input, to interpolation error (1/5 input pixel)

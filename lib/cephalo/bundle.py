@@ -178,7 +178,7 @@ def predict_with_bundle(
     from cephalo.ensemble.fused import fuse
     from cephalo.ensemble.inference import stack_predictions
     from cephalo.ensemble.members import Member, Predictor
-    from cephalo.models.config import inference_device
+    from cephalo.models.device import inference_device
     from cephalo.models.params import TrainParams
     from cephalo.predict import load_model
     from cephalo.submission import validate

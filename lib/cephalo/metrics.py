@@ -60,6 +60,15 @@ LEADERBOARD: tuple[str, ...] = (MRE, *SDR_NAMES)
 """The five leaderboard metrics, in the leaderboard's order."""
 SUMMARY: tuple[str, ...] = (MRE, MRE_STD, *SDR_NAMES)
 """The keys of :func:`summarize`'s result, in order."""
+DIRECTION: dict[str, str] = {MRE: "less", **{name: "greater" for name in SDR_NAMES}}
+"""Which way each leaderboard metric improves, in MMEngine's words (a checkpoint hook's
+``rule``): what selects a best checkpoint, ranks a leaderboard and orients a study."""
+
+
+def lower_is_better(metric: str) -> bool:
+    if metric not in DIRECTION:
+        raise ValueError(f"unknown metric {metric!r}; choose from {', '.join(DIRECTION)}")
+    return DIRECTION[metric] == "less"
 
 
 def _first_bad(mask: np.ndarray) -> tuple[int, ...]:

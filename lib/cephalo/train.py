@@ -35,16 +35,12 @@ from cephalo.data.cache import cache_dir, training_cache
 from cephalo.data.prepared import PreparedImage, load_folds, load_images, read_manifest
 from cephalo.errors import DataError, ParamsError
 from cephalo.metrics import per_landmark, radial_errors, summarize
-from cephalo.models.config import (
-    DataSpec,
-    build_config,
-    cache_long_side,
-    inference_device,
-    missing_log_packages,
-    uses_amp,
-)
+from cephalo.models.config import DataSpec, build_config
+from cephalo.models.device import inference_device
 from cephalo.models.params import TrainParams, parse_params
+from cephalo.models.pipelines import cache_long_side
 from cephalo.models.pretrained import with_pretrained
+from cephalo.models.training import missing_log_packages, uses_amp
 from cephalo.predictions import Predictions
 from cephalo.run_folder import RunFolder
 from cephalo.work_dir import checkpoint_epoch, resume_point

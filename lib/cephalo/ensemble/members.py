@@ -25,6 +25,7 @@ import pandas as pd
 from cephalo.errors import DataError
 from cephalo.predictions import Predictions, load_predictions
 from cephalo.run_folder import RunFolder
+from cephalo.run_states import COMPLETED
 from cephalo.tta import View, parse_view
 
 
@@ -67,7 +68,7 @@ def choose_variants(
     variant, all of the experiment's, or its ``best`` k by mean fold MRE."""
     from cephalo.experiments.leaderboard import leaderboard
 
-    completed = runs[(runs["experiment"] == experiment) & (runs["status"] == "completed")]
+    completed = runs[(runs["experiment"] == experiment) & (runs["status"] == COMPLETED)]
     chosen = completed[completed["fold"].notna()]
     if variant is not None:
         chosen = chosen[chosen["variant"] == variant]
@@ -111,8 +112,9 @@ class Predictor:
     def of_run(cls, run_dir: Path) -> Predictor:
         """A fold model rebuilt from its run folder, on the GPU when there is one (the same
         decision as training)."""
-        from cephalo.models.config import inference_device, uses_amp
+        from cephalo.models.device import inference_device
         from cephalo.models.params import trained_params
+        from cephalo.models.training import uses_amp
 
         folder = RunFolder(run_dir)
         params = trained_params(folder.read_params())

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from cephalo.metrics import MRE
-from cephalo.models.params import SELECTION_RULES
+from cephalo.metrics import LEADERBOARD, MRE
 from cephalo.workspace import Workspace
 
 
@@ -131,7 +130,7 @@ def resolved_config_text(
 
 @click.command("leaderboard")
 @click.argument("experiments", nargs=-1)
-@click.option("--metric", type=click.Choice(list(SELECTION_RULES)), default=MRE, show_default=True)
+@click.option("--metric", type=click.Choice(list(LEADERBOARD)), default=MRE, show_default=True)
 @click.option("--runs", "show_runs", is_flag=True, help="Also list every run.")
 @click.option(
     "--registry",

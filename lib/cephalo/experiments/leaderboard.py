@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cephalo.metrics import LEADERBOARD, MRE
-from cephalo.models.params import SELECTION_RULES
+from cephalo.metrics import LEADERBOARD, MRE, lower_is_better
+from cephalo.run_states import COMPLETED
 
 BASELINE = "baseline MRE"
-
-
-def lower_is_better(metric: str) -> bool:
-    if metric not in SELECTION_RULES:
-        raise ValueError(f"unknown metric {metric!r}; choose from {', '.join(SELECTION_RULES)}")
-    return SELECTION_RULES[metric] == "less"
 
 
 def fold_scores(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per completed held-out run: experiment, variant, fold, seconds, the leaderboard
     metrics and the mean-shape baseline's MRE on the same fold."""
-    done = runs[(runs["status"] == "completed") & runs["fold"].notna()]
+    done = runs[(runs["status"] == COMPLETED) & runs["fold"].notna()]
     rows = []
     for run in done.itertuples():
         metrics = run.metrics
@@ -77,7 +71,7 @@ def baseline_verdict(table: pd.DataFrame) -> str:
 
 def per_landmark(runs: pd.DataFrame) -> pd.DataFrame:
     """Variant x landmark: MRE per landmark averaged over the variant's held-out folds."""
-    done = runs[(runs["status"] == "completed") & runs["fold"].notna()]
+    done = runs[(runs["status"] == COMPLETED) & runs["fold"].notna()]
     rows = {}
     for (experiment, variant), group in done.groupby(["experiment", "variant"]):
         tables = [pd.Series(m["per_landmark"]) for m in group["metrics"] if "per_landmark" in m]

@@ -27,9 +27,8 @@ from cephalo.errors import NotFound
 from cephalo.experiments import registry
 from cephalo.experiments.spec import Run
 from cephalo.run_folder import RunFolder
+from cephalo.run_states import COMPLETED, FAILED, INTERRUPTED, PRUNED, RUNNING
 from cephalo.work_dir import checkpoint_epoch, resume_point
-
-INTERRUPTED = "interrupted"  # how an error recorded for a SIGTERM begins
 
 _log = logging.getLogger(__name__)
 
@@ -74,7 +73,7 @@ def prepare_run(run: Run, registry_file: Path, restart: bool = False, **extra: A
 def registry_row(state: dict[str, Any]) -> dict[str, Any]:
     """The registry's row of a run, from its ``run.json`` (and metrics, once completed)."""
     metrics = None
-    if state["status"] == "completed":
+    if state["status"] == COMPLETED:
         metrics = RunFolder(state["run_dir"]).read_metrics()
     return dict(
         {k: state.get(k) for k in registry.COLUMNS if k not in ("params", "metrics")},
@@ -93,7 +92,7 @@ def execute_run(run_dir: Path) -> int:
     state = folder.read_state()
     if state is None:
         raise NotFound(f"{folder.state_file} does not exist")
-    state.update(status="running", started=time.time(), host=socket.gethostname(), pid=os.getpid())
+    state.update(status=RUNNING, started=time.time(), host=socket.gethostname(), pid=os.getpid())
     folder.write_state(state)
     registry.record(state["registry"], registry_row(state))
 
@@ -101,17 +100,17 @@ def execute_run(run_dir: Path) -> int:
         raise Interrupted(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, interrupt)
-    error, status = None, "completed"
+    error, status = None, COMPLETED
     try:
         with _cell_log(folder.log):
             execute(state["notebook"], folder.notebook, state["parameters"], log_output=True)
     except PapermillExecutionError as failure:
         error = describe_failure(failure)
-        status = "pruned" if failure.ename == "TrialPruned" else "failed"
+        status = PRUNED if failure.ename == "TrialPruned" else FAILED
     except Interrupted as signal_name:
-        error, status = f"{INTERRUPTED} ({signal_name})", "failed"
+        error, status = f"{INTERRUPTED} ({signal_name})", FAILED  # how its error begins
     except Exception as failure:  # a dead kernel, a notebook that cannot start, ...
-        error, status = describe_failure(failure), "failed"
+        error, status = describe_failure(failure), FAILED
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     finished = time.time()
@@ -123,7 +122,7 @@ def execute_run(run_dir: Path) -> int:
     )
     folder.write_state(state)
     registry.record(state["registry"], registry_row(state))
-    return 0 if status == "completed" else 1
+    return 0 if status == COMPLETED else 1
 
 
 @contextlib.contextmanager

@@ -24,13 +24,6 @@ from cephalo.errors import ParamsError, validation_problems
 from cephalo.models.zoo import get_variant
 
 DEFAULT_SIGMA = {"rtmpose": 3.0, "hrnet": 4.0}
-SELECTION_RULES = {
-    "MRE": "less",
-    "SDR 2.0mm": "greater",
-    "SDR 2.5mm": "greater",
-    "SDR 3.0mm": "greater",
-    "SDR 4.0mm": "greater",
-}
 
 
 class TrainParams(BaseModel):
@@ -129,7 +122,7 @@ class TrainParams(BaseModel):
     processes with gloo. ``batch_size`` is per process."""
     num_workers: int | None = Field(default=None, ge=0)
     """Data-loading processes per training process; None: chosen by device (none on a CPU,
-    up to 8 per GPU; :func:`cephalo.models.config.num_workers`)."""
+    up to 8 per GPU; :func:`cephalo.models.device.num_workers`)."""
     pretrained: str | None = None
     """A local checkpoint to start the backbone from (nothing is downloaded): an ImageNet
     backbone as OpenMMLab publishes it, or a whole MMPose pose checkpoint (its head is not
@@ -139,7 +132,7 @@ class TrainParams(BaseModel):
     None: found by matching the file's tensors to the backbone's."""
     training_cache: bool = True
     """Train (and validate while training) on the images reduced to what the input needs
-    (:func:`cephalo.models.config.cache_long_side`; :mod:`cephalo.data.cache`) instead of
+    (:func:`cephalo.models.pipelines.cache_long_side`; :mod:`cephalo.data.cache`) instead of
     decoding the full-size PNGs every epoch. Out-of-fold and test predictions always use the
     full-size images."""
     save_raw: bool = False

@@ -11,7 +11,7 @@ stage), ``hrnet-w18`` the same at width 18 (HRNetV2-W18's stages; the head reads
 highest-resolution branch, as the COCO HRNet configs do). The ``*-tiny`` variants are the same
 architectures shrunk until they train in seconds on a CPU, for tests and the demo.
 Everything that depends on the input size, codec or landmark count is derived in
-:mod:`cephalo.models.config`, not here.
+:mod:`cephalo.models.network`, not here.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cephalo.experiments.spec import SpecError, beside, read_yaml_model
-from cephalo.models.params import SELECTION_RULES, TrainParams, parse_params
+from cephalo.metrics import lower_is_better
+from cephalo.models.params import TrainParams, parse_params
 
 
 class Choices(BaseModel):
@@ -117,7 +118,7 @@ class TuneSpec(BaseModel):
 
     @property
     def direction(self) -> str:
-        return "minimize" if SELECTION_RULES[self.objective] == "less" else "maximize"
+        return "minimize" if lower_is_better(self.objective) else "maximize"
 
 
 def read_tune_spec(path: str | os.PathLike[str]) -> TuneSpec:

@@ -27,9 +27,10 @@ import optuna
 import yaml
 
 from cephalo.experiments.spec import Run, SpecError, prepared_dataset
-from cephalo.experiments.worker import INTERRUPTED, execute_run, prepare_run
+from cephalo.experiments.worker import execute_run, prepare_run
 from cephalo.models.params import parse_params
 from cephalo.run_folder import RunFolder
+from cephalo.run_states import COMPLETED, INTERRUPTED, PRUNED
 from cephalo.tuning.spec import TuneSpec, exported_params, read_tune_spec, trial_params
 from cephalo.tuning.storage import HEARTBEAT_S, masked, open_storage
 from cephalo.tuning.study import enqueued, make_pruner, make_sampler, suggest
@@ -130,11 +131,11 @@ class _Objective:
             state = self._run(trial, params, fold, step_offset=index * epochs)
             run_dirs = [*trial.user_attrs.get("run_dirs", []), state["run_dir"]]
             trial.set_user_attr("run_dirs", run_dirs)
-            if state["status"] == "pruned":
+            if state["status"] == PRUNED:
                 raise optuna.TrialPruned(state["error"])
             if state["error"] and state["error"].startswith(INTERRUPTED):
                 raise SystemExit(143)  # asked to stop: the trial fails, the study stops
-            if state["status"] != "completed":
+            if state["status"] != COMPLETED:
                 trial.set_user_attr("error", state["error"])
                 raise RunFailed(f"trial {trial.number}, fold {fold}: {state['error']}")
             metrics = RunFolder(state["run_dir"]).read_metrics()
@@ -198,7 +199,7 @@ def _take_over(lost: Path, run_dir: Path) -> None:
     run resumes from its last checkpoint when the training parameters are the same
     (:func:`cephalo.experiments.worker.prepare_run` decides)."""
     state = RunFolder(lost).read_state() if lost.is_dir() else None
-    if state is None or state["status"] == "completed" or run_dir.exists():
+    if state is None or state["status"] == COMPLETED or run_dir.exists():
         return
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     os.replace(lost, run_dir)
