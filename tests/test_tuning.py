@@ -341,7 +341,7 @@ def test_the_storage_password_reaches_no_file(dataset, tmp_path, postgres):
     leaks = [path for path in files if PASSWORD.encode() in path.read_bytes()]
     assert leaks == []
     state = json.loads((Path(trial.user_attrs["run_dirs"][0]) / "run.json").read_text())
-    assert ":***@127.0.0.1" in state["parameters"]["trial"]["storage"]
+    assert ":***@127.0.0.1" in state["parameters"]["trial"]["hook"]["storage"]
 
 
 @pytest.mark.slow

@@ -54,8 +54,8 @@ class LazyGroup(click.Group):
         "tune": "cephalo.tuning.commands:tune_command",
         "dashboard": "cephalo.tuning.commands:dashboard_command",
         "ensemble": "cephalo.ensemble.commands:ensemble_command",
-        "predict": "cephalo.ensemble.commands:predict_command",
-        "export": "cephalo.ensemble.commands:export_command",
+        "predict": "cephalo.container.commands:predict_command",
+        "export": "cephalo.container.commands:export_command",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -117,8 +117,9 @@ def run_fold(
 ) -> dict[str, Any]:
     """Train ``params`` on ``fold`` of a prepared dataset into ``run_dir``; predict the
     held-out images and ``test_images`` (id, BGR image, spacing); return the fold metrics.
-    ``trial`` (from ``cephalo tune``) reports each validation to an Optuna trial, whose pruner
-    may stop the run (:mod:`cephalo.tuning.pruning`)."""
+    ``trial`` (from ``cephalo tune``): the MMEngine ``hook`` that reports each validation to
+    an Optuna trial, whose pruner may stop the run, and the ``module`` that registers it
+    (:mod:`cephalo.tuning.pruning`), as config data."""
     params = params if isinstance(params, TrainParams) else parse_params(params)
     use_device(params)
     missing = missing_log_packages(params)
@@ -152,10 +153,8 @@ def run_fold(
         config, pretrained = with_pretrained(config, params.pretrained, params.pretrained_prefix)
         _log.info(pretrained.describe())
     if trial is not None:
-        from cephalo.tuning.pruning import IMPORT, pruning_hook
-
-        config["custom_hooks"].append(pruning_hook(trial))
-        config["custom_imports"]["imports"].append(IMPORT)
+        config["custom_hooks"].append(trial["hook"])
+        config["custom_imports"]["imports"].append(trial["module"])
     folder.params_file.write_text(params.model_dump_json(indent=1) + "\n")
     folder.write_config(config)
 

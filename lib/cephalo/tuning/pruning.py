@@ -1,8 +1,9 @@
 """Pruning from inside a running notebook: an MMEngine hook that reports each validation to
 the live Optuna trial and stops training when the study's pruner says so.
 
-The tuner passes the trial's address (storage URL, study, trial id) to the training
-notebook; :func:`cephalo.train.run_fold` adds this hook to the run's config. Raising
+The tuner passes the hook's config (the trial's address: storage URL, study, trial id) and
+this module's name to the training notebook; :func:`cephalo.train.run_fold` adds both to the
+run's config, as data. Raising
 ``optuna.TrialPruned`` ends the training cell; the tuner reads that from the executed
 notebook and ends the trial PRUNED (not FAILED).
 """
@@ -15,7 +16,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-IMPORT = "cephalo.tuning.pruning"  # what a config needs in custom_imports for this hook
+PRUNING_MODULE = "cephalo.tuning.pruning"  # what a config needs in custom_imports for the hook
 
 
 def pruning_hook(trial: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from cephalo.experiments.worker import execute_run, prepare_run
 from cephalo.models.params import parse_params
 from cephalo.run_folder import RunFolder
 from cephalo.run_states import COMPLETED, INTERRUPTED, PRUNED
+from cephalo.tuning.pruning import PRUNING_MODULE, pruning_hook
 from cephalo.tuning.spec import TuneSpec, exported_params, read_tune_spec, trial_params
 from cephalo.tuning.storage import HEARTBEAT_S, masked, open_storage
 from cephalo.tuning.study import enqueued, make_pruner, make_sampler, suggest
@@ -163,12 +164,17 @@ class _Objective:
                 run_dir=str(run_dir),
                 params=params,
                 trial=dict(
-                    storage=self.url,
-                    study=self.study_name,
-                    trial_id=trial._trial_id,
-                    metric=self.spec.objective,
-                    pruner=self.spec.pruner.model_dump(),
-                    step_offset=step_offset,
+                    hook=pruning_hook(
+                        dict(
+                            storage=self.url,
+                            study=self.study_name,
+                            trial_id=trial._trial_id,
+                            metric=self.spec.objective,
+                            pruner=self.spec.pruner.model_dump(),
+                            step_offset=step_offset,
+                        )
+                    ),
+                    module=PRUNING_MODULE,
                 ),
             ),
             run_dir=run_dir,
