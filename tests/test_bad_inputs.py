@@ -86,6 +86,17 @@ def test_run_refuses_a_bad_spec(params, message, dataset, experiments):
     assert snapshot(experiments) == before
 
 
+@pytest.mark.parametrize(
+    "command, kind, use",
+    [("run", "tuning", "cephalo tune"), ("tune", "ensemble", "cephalo ensemble")],
+)
+def test_a_spec_given_to_the_command_of_another_kind_is_refused(command, kind, use, experiments):
+    spec = write_yaml(experiments / "other.yaml", dict(kind=kind, params=TINY))
+    before = snapshot(experiments)
+    refused([command, spec], f"a spec of kind '{kind}'", f"run it with `{use}`")
+    assert snapshot(experiments) == before
+
+
 def test_tune_refuses_a_search_over_an_unknown_parameter(dataset, experiments):
     spec = write_yaml(
         experiments / "bad-tune.yaml",

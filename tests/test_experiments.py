@@ -359,17 +359,19 @@ def test_leaderboard_command_and_results_notebook(batch, tmp_path):
 
 @pytest.mark.parametrize("spec", sorted(EXPERIMENTS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_specs_are_valid(spec):
-    """Every file in experiments/, by its kind (ensemble, tuning or experiment), the GPU
-    recipes included (their dataset is not here, so only the files are checked)."""
+    """Every file in experiments/ says its kind (ensemble, tuning or experiment) and reads as
+    one, the GPU recipes included (their dataset is not here, so only the files are
+    checked)."""
     from cephalo.ensemble.spec import read_ensemble_spec
     from cephalo.tuning.spec import read_tune_spec
 
-    keys = set(yaml.safe_load(spec.read_text()))
-    if "members" in keys:
+    kind = yaml.safe_load(spec.read_text())["kind"]
+    if kind == "ensemble":
         assert read_ensemble_spec(spec).members
-    elif "search" in keys:
+    elif kind == "tuning":
         assert {"input_size", "sigma"} <= set(read_tune_spec(spec).search)
     else:
+        assert kind == "experiment"
         variants = variant_params(read_spec(spec), spec)
         assert variants and all("model" in params for params in variants.values())
 

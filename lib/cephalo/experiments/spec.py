@@ -2,6 +2,7 @@
 
 ::
 
+    kind: experiment            # what the file is (experiment | tuning | ensemble)
     notebook: train             # the notebook every run executes (default: train)
     dataset: null               # a prepared dataset folder; null: the built-in synthetic one
     test: {stack: ..., gt: ...} # optional: a test stack every run predicts (gt optional)
@@ -120,9 +121,15 @@ def run_name(variant: str, fold: int | str) -> str:
     return f"{variant}/{FULL if fold == FULL else f'fold{fold}'}"
 
 
+KINDS = {"experiment": "cephalo run", "tuning": "cephalo tune", "ensemble": "cephalo ensemble"}
+"""What a spec's ``kind:`` may say, and the command that takes that kind."""
+
+
 def read_yaml_model(path: str | os.PathLike[str], model: type[Spec], what: str) -> Spec:
     """A YAML file (read with the safe loader) validated into ``model``; every problem is a
-    SpecError naming the file (``what``: "experiment", "tuning", ...)."""
+    SpecError naming the file. ``what``: the kind expected ("experiment", "tuning",
+    "ensemble"); a spec whose ``kind:`` says another is refused with the command it needs (a
+    spec that says no kind, written before kinds, is read as ``what``)."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: no such {what} file")
@@ -132,6 +139,11 @@ def read_yaml_model(path: str | os.PathLike[str], model: type[Spec], what: str) 
         raise SpecError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
+    kind = raw.pop("kind", what)
+    if kind != what:
+        known = ", ".join(KINDS)
+        use = f"; run it with `{KINDS[kind]}`" if kind in KINDS else f" (kinds: {known})"
+        raise SpecError(f"{path}: a spec of kind {kind!r}, not {what!r}{use}")
     try:
         return model(**raw)
     except ValidationError as error:

@@ -250,6 +250,7 @@ def export_best(study: optuna.Study, spec_path: Path, out: Path | None = None) -
     out = out or Workspace.of_spec(spec_path).exported_spec(spec_path.stem)
     changed = f", with {spec.export.params}" if spec.export.params else ""
     experiment = dict(
+        kind="experiment",
         description=(
             f"The best trial (#{best.number}, {spec.objective} {best.value:.4g}) of the study "
             f"{study.study_name!r} from {spec_path.name}{changed}, on folds {folds}."
