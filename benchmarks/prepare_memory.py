@@ -14,9 +14,10 @@ What, for each slice count (default 20 and 40):
    is read from the page cache: the throughput is a warm-cache figure, an upper bound for a
    cold disk.
 2. The real command ``python -m cephalo.cli data prepare --stack ... --gt ... --out ...``
-   runs in a child process, through a small wrapper (``_CHILD``) that first imports
-   ``click`` and ``cephalo.data.prepare`` (numpy, SimpleITK, OpenCV, pandas, tqdm: all the
-   command imports before it reads a slice), records the baseline, then runs the command
+   runs in a child process (this script with ``--child``: :func:`measured_command`), which
+   first imports ``click`` and ``cephalo.data.prepare`` (numpy, SimpleITK, OpenCV, pandas,
+   tqdm: all the command imports before it reads a slice), records the baseline, then runs
+   the command
    exactly as ``python -m`` does (``runpy.run_module("cephalo.cli", run_name="__main__")``).
 
 How memory is measured (Linux), all inside the child, from ``/proc/self/status``:
@@ -73,41 +74,50 @@ GROWTH_TARGET = 1.10  # increment at the largest count / at the smallest
 RELEASE_SLICES = 400  # the CL-Detection 2023 training stack
 MB = 1e6
 
-# Runs in the child: `python -c _CHILD REPORT ARGS...` behaves as `python -m cephalo.cli ARGS...`
-# and writes its own memory figures (KiB) to REPORT.
-_CHILD = """\
-import json, runpy, sys, time
-import click, cephalo.data.prepare  # all that `data prepare` imports before reading a slice
 
-def status_kib():
+def measured_command(report: str, args: list[str]) -> int:
+    """Run in the child (``--child REPORT ARGS...``): ``cephalo ARGS`` exactly as
+    ``python -m cephalo.cli`` runs it, its memory figures (KiB) written to REPORT."""
+    import runpy
+
+    import click  # noqa: F401  (all that `data prepare` imports before reading a slice)
+
+    import cephalo.data.prepare  # noqa: F401
+
+    before = _status_kib()
+    modules = set(sys.modules)
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current RSS: from here on it is the command's peak
+        reset = True
+    except OSError:
+        reset = False
+    sys.argv = ["cephalo", *args]
+    start = time.perf_counter()
+    try:
+        runpy.run_module("cephalo.cli", run_name="__main__", alter_sys=True)
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    seconds = time.perf_counter() - start
+    after = _status_kib()
+    figures = dict(
+        baseline_rss_kib=before["VmRSS"],
+        import_hwm_kib=before["VmHWM"],
+        hwm_reset=reset,
+        command_hwm_kib=after["VmHWM"],
+        end_rss_kib=after["VmRSS"],
+        seconds=seconds,
+        late_imports=sorted(set(sys.modules) - modules),
+    )
+    Path(report).write_text(json.dumps(figures))
+    return code
+
+
+def _status_kib() -> dict[str, int]:
     with open("/proc/self/status") as f:
         fields = dict(line.split(":", 1) for line in f)
     return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
-
-report, *args = sys.argv[1:]
-before = status_kib()
-modules = set(sys.modules)
-try:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset VmHWM to the current RSS: from here on it is the command's peak
-    reset = True
-except OSError:
-    reset = False
-sys.argv = ["cephalo", *args]
-start = time.perf_counter()
-try:
-    runpy.run_module("cephalo.cli", run_name="__main__", alter_sys=True)
-    code = 0
-except SystemExit as exit_:
-    code = exit_.code
-seconds = time.perf_counter() - start
-after = status_kib()
-with open(report, "w") as f:
-    json.dump(dict(baseline_rss_kib=before["VmRSS"], import_hwm_kib=before["VmHWM"],
-                   hwm_reset=reset, command_hwm_kib=after["VmHWM"], end_rss_kib=after["VmRSS"],
-                   seconds=seconds, late_imports=sorted(set(sys.modules) - modules)), f)
-sys.exit(code)
-"""
 
 
 def measure(n_slices: int, workdir: Path) -> dict[str, Any]:
@@ -116,7 +126,7 @@ def measure(n_slices: int, workdir: Path) -> dict[str, Any]:
     files = synthesize(workdir / "release", n_slices, scale=1.0, seed=0)["train"]
     synth_seconds = time.perf_counter() - start
     report, log, out = workdir / "child.json", workdir / "child.log", workdir / "prepared"
-    command = [sys.executable, "-c", _CHILD, str(report)]
+    command = [sys.executable, __file__, "--child", str(report)]
     command += ["data", "prepare", "--stack", str(files.stack), "--gt", str(files.gt)]
     command += ["--out", str(out)]
     start = time.perf_counter()
@@ -263,6 +273,9 @@ def table(runs: list[dict[str, Any]], trend: dict[str, Any] | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:  # the measured command, in this fresh process
+        return measured_command(argv[1], argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--counts", type=int, nargs="+", default=[20, 40], help="slice counts (default: 20 40)"

@@ -63,8 +63,8 @@ def notebook_seconds(run_dir: Path) -> dict[str, float]:
     setup before ``config.py``, the Runner (``config.py`` to ``last_checkpoint``), the
     prediction, the scoring, and the other cells.
 
-    Finds the cells by their text (``from cephalo.train import run_fold``, ``= run_fold(``):
-    an edit of notebooks/train.py that changes those lines must change this too."""
+    Finds the cells by their tags in notebooks/train.py (``setup``: the imports and the
+    run's inputs; ``train``: the ``run_fold`` call)."""
     import nbformat
 
     from cephalo.run_folder import RunFolder
@@ -72,8 +72,8 @@ def notebook_seconds(run_dir: Path) -> dict[str, float]:
     folder = RunFolder(run_dir)
     cells = [c for c in nbformat.read(folder.notebook, as_version=4).cells if c.cell_type == "code"]
     timing = {id(c): c.metadata.papermill for c in cells}
-    imports = next(c for c in cells if "from cephalo.train import run_fold" in c.source)
-    fold = next(c for c in cells if "= run_fold(" in c.source)
+    imports = next(c for c in cells if "setup" in c.metadata.get("tags", []))
+    fold = next(c for c in cells if "train" in c.metadata.get("tags", []))
     start, end = (_timestamp(timing[id(fold)][key]) for key in ("start_time", "end_time"))
     config = mtime(folder.config_file)
     trained = mtime(folder.work_dir / "last_checkpoint")

@@ -17,7 +17,7 @@ prepared with 4 folds; fold 0 holds out a quarter), for each repeat:
    held-out fold, plot.
 2. plain: the run's own dumped ``config.py`` (the identical config: same data subsets,
    seed, schedule, hooks), its ``work_dir`` changed, trained by
-   ``Runner.from_cfg(cfg).train()`` in a fresh ``python`` process (``_CHILD``), after
+   ``Runner.from_cfg(cfg).train()`` in a fresh process (this script with ``--plain``), after
    ``import cephalo.mm_metric`` and ``use_safe_checkpoint_loader()``. Each plain run gets
    its own interpreter as each notebook gets its own kernel, so a repeat never trains in a
    process that already built a Runner (registries and lazy imports warm) while the kernel
@@ -89,29 +89,33 @@ FOLD = 0
 MODEL = "rtmpose-tiny"
 INPUT_SIZE = [128, 128]
 
-# Runs in the child: `python -c _CHILD CONFIG WORK_DIR REPORT` trains CONFIG with a plain Runner.
-_CHILD = """\
-import json, sys, time
-start = time.perf_counter()
-from mmengine.config import Config
-from mmengine.runner import Runner
-import cephalo.mm_metric  # registers the metric
-from cephalo.checkpoints import use_safe_checkpoint_loader
-imports = time.perf_counter() - start
 
-config, work_dir, report = sys.argv[1:]
-use_safe_checkpoint_loader()
-start = time.perf_counter()
-cfg = Config.fromfile(config)
-cfg.work_dir = work_dir
-runner = Runner.from_cfg(cfg)
-built = time.perf_counter()
-runner.train()
-end = time.perf_counter()
-with open(report, "w") as f:
-    json.dump(dict(import_seconds=imports, build_seconds=built - start,
-                   train_seconds=end - built, end_epoch_time=time.time()), f)
-"""
+def plain_runner(config: str, work_dir: str, report: str) -> None:
+    """Run in the child (``--plain CONFIG WORK_DIR REPORT``): CONFIG trained by a plain
+    MMEngine Runner, with the seconds of its imports, its build and its training."""
+    start = time.perf_counter()
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    import cephalo.mm_metric  # noqa: F401  (registers the metric)
+    from cephalo.checkpoints import use_safe_checkpoint_loader
+
+    imports = time.perf_counter() - start
+    use_safe_checkpoint_loader()
+    start = time.perf_counter()
+    cfg = Config.fromfile(config)
+    cfg.work_dir = work_dir
+    runner = Runner.from_cfg(cfg)
+    built = time.perf_counter()
+    runner.train()
+    end = time.perf_counter()
+    figures = dict(
+        import_seconds=imports,
+        build_seconds=built - start,
+        train_seconds=end - built,
+        end_epoch_time=time.time(),
+    )
+    Path(report).write_text(json.dumps(figures))
 
 
 # ------------------------------------------------------------------ reading a run
@@ -191,7 +195,7 @@ def run_notebook(dataset: Path, run_dir: Path, epochs: int, window: int) -> dict
 def run_plain(config: Path, work_dir: Path, epochs: int, window: int) -> dict[str, Any]:
     report, log_file = work_dir.parent / "plain.json", work_dir.parent / "plain.log"
     work_dir.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-c", _CHILD, str(config), str(work_dir), str(report)]
+    command = [sys.executable, __file__, "--plain", str(config), str(work_dir), str(report)]
     load = os.getloadavg()[0]
     with open(log_file, "wb") as output:
         code = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT).returncode
@@ -336,7 +340,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=10, help="epochs per run (default 10)")
     parser.add_argument("--repeats", type=int, default=2, help="notebook/plain pairs (default 2)")
     parser.add_argument("--out", type=Path, default=RESULTS / "training_throughput.json")
+    parser.add_argument("--plain", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.plain:  # the child: the plain Runner in this fresh process
+        plain_runner(*args.plain)
+        return 0
     if args.images < 2 * FOLDS:
         parser.error(f"--images: {FOLDS} folds need at least {2 * FOLDS} images")
     window = 10  # the LogProcessor window and LoggerHook interval the kit configures

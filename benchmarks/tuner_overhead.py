@@ -34,8 +34,9 @@ How each trial's seconds are split, from what the run leaves behind:
 - the pruning hook runs inside training: each validation reports to the trial, and the
   first opens the study (importing Optuna and opening the storage). It is tuner overhead,
   so it is measured on its own, in a fresh interpreter that has first imported what the
-  kernel holds by then (``_HOOK``), on a scratch copy of the study with a new trial, and
-  moved from training to the overhead: the first validation's cost plus each later one's.
+  kernel holds by then (this script with ``--hook``: :func:`time_the_hook`), on a scratch
+  copy of the study with a new trial, and moved from training to the overhead: the first
+  validation's cost plus each later one's.
 
 Overhead = trial wall - (training - the pruning hook). Held to the target: its mean over
 the trials. The first trial of a ``cephalo tune`` process also imports papermill, jupytext
@@ -63,7 +64,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import optuna
 import yaml
 
 from cephalo.data.default import synthetic_release
@@ -90,35 +90,31 @@ SEARCH = dict(
     simcc_split_ratio={"low": 1.5, "high": 3.0},
 )
 
-# Runs in the child: `python -c _HOOK TRIAL REPORT` times OptunaPruningHook's first and second
-# validation in an interpreter that holds what the notebook's kernel holds by then.
-_HOOK = """\
-import json, sys, time
-from mmengine.config import Config
-from mmengine.runner import Runner
-from cephalo.models.params import parse_params
-from cephalo.predict import stack_images
-from cephalo.train import run_fold
-import cephalo.mmpose_plugins, cephalo.tuning.pruning  # the run's custom_imports
-from cephalo.tuning.pruning import OptunaPruningHook
 
-trial, report = json.loads(sys.argv[1]), sys.argv[2]
-had_optuna = "optuna" in sys.modules
-hook = OptunaPruningHook(**trial)
+def time_the_hook(address: dict[str, Any], report: str) -> None:
+    """Run in the child (``--hook ADDRESS REPORT``): OptunaPruningHook's first and second
+    validation, in an interpreter that holds what the notebook's kernel holds by then (and
+    Optuna only if that already imported it)."""
+    import cephalo.mmpose_plugins  # the run's custom_imports
+    import cephalo.train  # noqa: F401  (what the notebook imported: MMEngine, the kit)
+    from cephalo.tuning.pruning import OptunaPruningHook
 
-class FakeRunner:
-    epoch = 0
+    had_optuna = "optuna" in sys.modules
+    hook = OptunaPruningHook(**address)
 
-seconds = []
-for epoch in (1, 2):
-    FakeRunner.epoch = epoch
-    start = time.perf_counter()
-    hook.after_val_epoch(FakeRunner, {trial["metric"]: 1.0})
-    seconds.append(time.perf_counter() - start)
-with open(report, "w") as f:
-    json.dump(dict(first_seconds=seconds[0], next_seconds=seconds[1],
-                   optuna_imported_before=had_optuna), f)
-"""
+    class FakeRunner:
+        epoch = 0
+
+    seconds = []
+    for epoch in (1, 2):
+        FakeRunner.epoch = epoch
+        start = time.perf_counter()
+        hook.after_val_epoch(FakeRunner, {address["metric"]: 1.0})
+        seconds.append(time.perf_counter() - start)
+    figures = dict(
+        first_seconds=seconds[0], next_seconds=seconds[1], optuna_imported_before=had_optuna
+    )
+    Path(report).write_text(json.dumps(figures))
 
 
 # ------------------------------------------------------------------ the study
@@ -168,7 +164,7 @@ def storage_url(spec: Path) -> str:
 # ------------------------------------------------------------------ one trial's seconds
 
 
-def trial_parts(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+def trial_parts(trial: Any) -> dict[str, Any]:
     """Where a completed trial's wall time went (see the module docstring)."""
     run_dir = Path(trial.user_attrs["run_dirs"][0])
     state = RunFolder(run_dir).read_state()
@@ -196,6 +192,8 @@ def hook_cost(spec: Path, workdir: Path) -> dict[str, Any]:
     copy = workdir / "scratch-study.sqlite"
     shutil.copy(storage_url(spec).removeprefix("sqlite:///"), copy)
     url = f"sqlite:///{copy}"
+    import optuna
+
     study = optuna.load_study(study_name=STUDY, storage=url)
     trial = study.ask()
     address = dict(
@@ -207,7 +205,7 @@ def hook_cost(spec: Path, workdir: Path) -> dict[str, Any]:
         step_offset=0,
     )
     report = workdir / "hook.json"
-    command = [sys.executable, "-c", _HOOK, json.dumps(address), str(report)]
+    command = [sys.executable, __file__, "--hook", json.dumps(address), str(report)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"the hook timing exited with status {done.returncode}:\n{done.stderr}")
@@ -263,7 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=3, help="trials in the study (default 3)")
     parser.add_argument("--out", type=Path, default=RESULTS / "tuner_overhead.json")
+    parser.add_argument("--hook", nargs=2, metavar=("ADDRESS", "REPORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.hook:  # the child: the pruning hook timed in this fresh process
+        time_the_hook(json.loads(args.hook[0]), args.hook[1])
+        return 0
+    import optuna  # here, not above: the child must not hold it before the notebook would
+
     if args.trials < 1:
         parser.error("--trials: at least 1")
 

@@ -40,7 +40,7 @@ params = {
     "num_workers": 0,
 }
 
-# %%
+# %% tags=["setup"]
 from pathlib import Path
 
 from cephalo.data.default import synthetic_dataset
@@ -59,7 +59,7 @@ run = Path(run_dir) if run_dir else Workspace.default().outputs("scratch") / "tr
 test = stack_images(test_stack, test_gt) if test_stack else None  # read slice by slice
 train_params
 
-# %%
+# %% tags=["train"]
 metrics = run_fold(train_params, dataset, fold, run, test_images=test, trial=trial)
 
 # %% [markdown]
