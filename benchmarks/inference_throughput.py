@@ -21,10 +21,8 @@ What, for ``rtmpose-t`` and ``hrnet-w18`` at 256x256 input, flip test on in both
   the whole-image box that ``predict_images`` builds, so both paths crop identically.
 - batched: ``predict_images(model, val_pipeline, [(id, image, spacing), ...],
   batch_size=B)`` for B in 1, 8, 16.
-- informative: both paths again with the model in ``torch.channels_last`` memory format (a
-  proposed change to ``cephalo.predict.load_model``, not what the kit does today), and the
-  data pipeline alone (``Compose(val_pipeline)`` per image), the part of the work that
-  batching cannot change.
+- informative: the data pipeline alone (``Compose(val_pipeline)`` per image), the part of
+  the work that batching cannot change.
 
 Equal work: an untimed pass of each path keeps the model's raw outputs (SimCC vectors or
 heatmaps: ``output_heatmaps`` for ``inference_topdown``, ``save_raw`` for
@@ -58,7 +56,6 @@ exits 1 when a target is missed or the two paths disagree.
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import sys
 import tempfile
@@ -90,7 +87,6 @@ INPUT_SIZE = (256, 256)
 SCALE = 0.15
 PER_IMAGE = "inference_topdown"
 KIT = "predict_images B={}"
-CHANNELS_LAST = " (channels_last)"
 
 Item = tuple[int, np.ndarray, float]
 
@@ -100,6 +96,8 @@ def build_model(name: str, work_dir: Path) -> tuple[torch.nn.Module, list[dict[s
     pipeline, configured exactly as a training run would be."""
     from mmengine.config import Config
     from mmpose.apis import init_model
+
+    import cephalo.mmpose_plugins  # noqa: F401  (the kit's codecs, as a run's config imports them)
 
     params = TrainParams(model=name, input_size=INPUT_SIZE, flip_test=True, device="cpu")
     data = DataSpec(
@@ -187,25 +185,19 @@ def raw_difference(model: torch.nn.Module, pipeline: list, items: list[Item], si
 def measure(name: str, n_images: int, repeats: int, work_dir: Path) -> dict[str, Any]:
     """Every path for model ``name`` over ``n_images``: timings and agreement."""
     model, pipeline = build_model(name, work_dir)
-    channels_last = copy.deepcopy(model).to(memory_format=torch.channels_last)
     items = make_images(n_images)
     paths: dict[str, Callable[[], Any]] = {PER_IMAGE: partial(topdown, model, items)}
     for size in BATCH_SIZES:
         paths[KIT.format(size)] = partial(batched, model, pipeline, items, size)
-    paths[PER_IMAGE + CHANNELS_LAST] = partial(topdown, channels_last, items)
-    paths[KIT.format(DEFAULT_BATCH) + CHANNELS_LAST] = partial(
-        batched, channels_last, pipeline, items, DEFAULT_BATCH
-    )
     paths["pipeline only"] = partial(pipeline_only, model, pipeline, items)
 
     # Warm-up: every batch shape once (the last batch of a run may be smaller).
     warm = items[: max(BATCH_SIZES)]
-    for net in (model, channels_last):
-        topdown(net, items[:1])
-        for size in BATCH_SIZES:
-            batched(net, pipeline, warm[:size], size)
-            if n_images % size:
-                batched(net, pipeline, warm[: n_images % size], size)
+    topdown(model, items[:1])
+    for size in BATCH_SIZES:
+        batched(model, pipeline, warm[:size], size)
+        if n_images % size:
+            batched(model, pipeline, warm[: n_images % size], size)
 
     seconds: dict[str, list[float]] = {path: [] for path in paths}
     outputs: dict[str, Any] = {}
@@ -320,8 +312,6 @@ def table(runs: list[dict[str, Any]]) -> str:
             )
         else:
             rows.append(row(f"speedup B={size} / per image", figure(path, "speedup", ".2f")))
-    for path in (PER_IMAGE + CHANNELS_LAST, KIT.format(DEFAULT_BATCH) + CHANNELS_LAST):
-        rows.append(row(f"speedup {path} / per image", figure(path, "speedup", ".2f")))
     for size in BATCH_SIZES:
         path = KIT.format(size)
         passed = all(r["paths"][path]["raw_difference"] < TOLERANCE_RAW for r in runs)
@@ -382,9 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(table(runs))
     print(
-        "\nSpeedups are over inference_topdown per image (default memory format). "
-        "'(channels_last)': the model\nconverted with .to(memory_format=torch.channels_last), "
-        "a proposal, not the kit's path today.\n'pipeline only': the data pipeline without "
+        "\nSpeedups are over inference_topdown per image. "
+        "'pipeline only': the data pipeline without "
         "the model, the same per image in both paths.\nKeypoints are held to the tolerance "
         "for SimCC heads only: DARK decoding of a random-weight\nHRNet's heatmaps amplifies "
         "float rounding (see the docstring); the raw outputs are held for both."
