@@ -10,8 +10,9 @@ views (identity, flip) of ``rtmpose-m`` at 512 x 512 (random weights: the cost d
 depend on them), written with the kit's own bundle writer:
 
 1. ``cephalo predict --bundle B --input STACK`` in a fresh process, on the stack's first
-   2 slices, then on all of them; the wall time of each and the process's peak resident
-   memory (``wait4``'s ``ru_maxrss``, the kernel's high-water mark);
+   2 slices, then on all of them; the wall time of each and the peak resident memory the
+   command itself prints (its ``VmHWM``, the kernel's high-water mark of its own address
+   space: ``ru_maxrss`` would carry over the parent's, which rendered full-size images);
 2. per image: (wall(all) - wall(2)) / (slices - 2), which leaves out the fixed cost
    (imports, loading 5 models); images/s = its inverse; model passes/s = 10x that.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -41,7 +43,6 @@ MODEL, INPUT_SIZE, FOLDS = "rtmpose-m", (512, 512), 5
 VIEWS = ("identity", "flip")
 DISTINCT_IMAGES = 4
 LIMIT_GIB = 8.0
-GIB = 2**30
 
 
 def write_test_stack(path: Path, n_slices: int) -> None:
@@ -86,15 +87,21 @@ def write_benchmark_bundle(out: Path) -> None:
 
 
 def predict(bundle: Path, stack: Path, out: Path) -> dict[str, float]:
-    """``cephalo predict --bundle`` in a fresh process: its wall time and peak RSS."""
+    """``cephalo predict --bundle`` in a fresh process: its wall time and the peak memory it
+    reports."""
     command = [sys.executable, "-m", "cephalo.cli", "predict", "--bundle", str(bundle)]
     start = time.perf_counter()
-    child = subprocess.Popen([*command, "--input", str(stack), "--out", str(out)])
-    _, status, usage = os.wait4(child.pid, 0)
+    done = subprocess.run(
+        [*command, "--input", str(stack), "--out", str(out)], capture_output=True, text=True
+    )
     seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"cephalo predict failed with status {status}")
-    return dict(seconds=seconds, peak_rss_gib=usage.ru_maxrss * 1024 / GIB)
+    if done.returncode != 0:
+        raise SystemExit(f"cephalo predict failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    print(done.stdout.strip())
+    peak = re.search(r"peak memory ([0-9.]+) GiB", done.stdout)
+    if peak is None:
+        raise SystemExit(f"cephalo predict reported no peak memory:\n{done.stdout}")
+    return dict(seconds=seconds, peak_rss_gib=float(peak.group(1)))
 
 
 def main(argv: list[str] | None = None) -> int:

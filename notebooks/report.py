@@ -22,7 +22,7 @@
 # %% tags=["parameters"]
 dataset_dir = "data/demo/prepared"  # the prepared dataset
 experiments = ["demo-tune-best", "demo"]  # the experiments whose runs are the members
-registry = "experiments/registry.db"  # the results registry
+registry = None  # the results registry; None: the checkout's (outputs/registry.db)
 tuning_spec = "experiments/demo-tune.yaml"  # the tuning file (its default storage)
 submission = "submissions/demo"  # the folder `cephalo ensemble` wrote
 
@@ -61,7 +61,7 @@ plots_of_study = figures(study)
 # ## The fold models: held-out scores against the mean-shape baseline
 
 # %%
-runs = read_runs(REPO_ROOT / registry, experiments)
+runs = read_runs(REPO_ROOT / registry if registry else Workspace.default().registry, experiments)
 table = leaderboard.leaderboard(runs)
 print(leaderboard.baseline_verdict(table))
 table.round(3)

@@ -21,7 +21,7 @@
 # prints with `cephalo leaderboard`.
 
 # %% tags=["parameters"]
-registry = None  # the registry file; None: experiments/registry.db
+registry = None  # the registry file; None: the checkout's (outputs/registry.db)
 experiments = None  # experiment names to show; None: all
 metric = "MRE"  # what ranks the variants: MRE or "SDR 2.0mm" ... "SDR 4.0mm"
 

@@ -43,7 +43,9 @@ def test_a_bundle_predicts_the_submission_with_nothing_else_at_hand(fast_demo, t
     inputs = tmp_path / "input"
     inputs.mkdir()
     shutil.copy(root / "data" / "demo-fast" / "raw" / "test_stack.mha", inputs / "whatever.mha")
-    away = {root / name: root / f"{name}-out-of-reach" for name in ("experiments", "data")}
+    away = {
+        root / name: root / f"{name}-out-of-reach" for name in ("experiments", "outputs", "data")
+    }
     for here, there in away.items():
         here.rename(there)
     try:

@@ -34,9 +34,17 @@ def test_fast_demo_end_to_end(fast_demo):
     assert html.count("data:image/png;base64") >= 8 and "fusion" in html
 
     study = load_study(
-        f"sqlite:///{tmp_path / 'experiments' / 'demo-fast-tune' / 'study.db'}", "demo-fast-tune"
+        f"sqlite:///{tmp_path / 'outputs' / 'demo-fast-tune' / 'study.db'}", "demo-fast-tune"
     )
     assert len(study.trials) == 2
+    # experiments/ holds the hand-written specs only; everything made from them is in outputs/
+    assert {p.suffix for p in (tmp_path / "experiments").iterdir()} == {".yaml"}
+    assert {p.name for p in (tmp_path / "experiments").iterdir()} == {
+        "demo-fast.yaml", "demo-fast-tune.yaml", "demo-fast-ensemble.yaml"
+    }  # fmt: skip
+    outputs = tmp_path / "outputs"
+    assert (outputs / "registry.db").is_file() and (outputs / "demo-fast-tune-best.yaml").is_file()
+    assert list((outputs / "demo-fast-tune-best" / "runs" / "base").iterdir())
     assert "beat the best member" in printed or "beats the best member" in printed
     # the TTA views' effect, against the same fusion of the identity views
     assert "fusion without TTA: learned" in manifest["oof"]

@@ -177,7 +177,7 @@ def test_training_the_ensemble_and_predict_follow_one_device_decision(fast_demo,
     from cephalo.models.params import parse_params
 
     root, _, _ = fast_demo
-    run_dir = next((root / "experiments" / "demo-fast" / "runs").glob("*/fold0"))
+    run_dir = next((root / "outputs" / "demo-fast" / "runs").glob("*/fold0"))
     params = parse_params({"model": "rtmpose-tiny"})
     loaded = []
     monkeypatch.setattr(predict, "load_model", lambda config, path, device: loaded.append(device))

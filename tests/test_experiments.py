@@ -521,3 +521,27 @@ def test_the_config_command_needs_no_dataset(tmp_path):
     assert "val_evaluator" not in text  # a full fit validates nothing
     bad = CliRunner().invoke(main, ["config", str(spec), "--fold", "first"])
     assert bad.exit_code == 2 and "a fold number or full" in bad.output
+
+
+def test_the_workspace_writes_beside_experiments_into_outputs(tmp_path):
+    """Specs in experiments/ -> outputs/ beside it; an exported spec in outputs/ belongs to
+    the same workspace; a folder of another name, or experiments/ holding a registry (the
+    layout before outputs/), keeps its outputs beside its specs."""
+    from cephalo.workspace import Workspace
+
+    specs = tmp_path / "checkout" / "experiments"
+    specs.mkdir(parents=True)
+    new = Workspace.of_spec(specs / "sweep.yaml")
+    outputs = tmp_path / "checkout" / "outputs"
+    assert new.registry == outputs / "registry.db"
+    assert new.run_dir("sweep", "base/fold0") == outputs / "sweep" / "runs" / "base" / "fold0"
+    assert new.exported_spec("tune") == outputs / "tune-best.yaml"
+    exported = Workspace.of_spec(new.exported_spec("tune"))
+    assert exported.registry == new.registry
+    assert exported.outputs("tune-best") == outputs / "tune-best"
+    assert (
+        Workspace.of_spec(tmp_path / "mine" / "x.yaml").registry
+        == tmp_path / "mine" / "registry.db"
+    )
+    (specs / "registry.db").write_bytes(b"")  # an earlier layout's registry
+    assert Workspace.of_spec(specs / "sweep.yaml").outputs("sweep") == specs / "sweep"

@@ -79,11 +79,11 @@ def test_every_spec_exists_or_is_written_before_it_is_used():
     written: set[str] = set()
     for line in shell_lines():
         written.update(re.findall(r"cat > (experiments/\S+\.yaml)", line))
-        for spec in re.findall(r"\b(experiments/[\w.-]+\.yaml)\b", line):
+        if "--export-best" in line:  # the exported experiment goes to outputs/
+            (name,) = re.findall(r"experiments/([\w.-]+)\.yaml", line)
+            written.add(f"outputs/{name}-best.yaml")
+        for spec in re.findall(r"\b((?:experiments|outputs)/[\w.-]+\.yaml)\b", line):
             assert spec in written or (REPO_ROOT / spec).is_file(), f"{spec} ({line})"
-        if "--export-best" in line:
-            (spec,) = re.findall(r"(experiments/[\w.-]+)\.yaml", line)
-            written.add(f"{spec}-best.yaml")
 
 
 def test_every_path_into_the_checkout_exists():

@@ -1,18 +1,22 @@
-"""Where the kit writes beside a folder of experiment specs: the one owner of those paths.
+"""Where the kit writes what it makes from a folder of experiment specs: the one owner of
+those paths.
 
-A workspace is a folder of specs (``experiments/`` in a checkout). Every spec in it shares
-one results registry; each experiment's outputs go to a folder named after its spec::
+A workspace is a folder of hand-written specs (``experiments/`` in a checkout). What the kit
+makes from them goes to one outputs folder, ``outputs/`` beside ``experiments/`` (ignored by
+git), so that ``experiments/`` holds only specs::
 
-    experiments/
-        <name>.yaml                       a spec (hand-written, or exported by a study)
+    experiments/<name>.yaml               a hand-written spec
+    outputs/
+        registry.db                       the results registry of every experiment
         <name>-best.yaml                  the experiment a study exports (``--export-best``)
-        registry.db                       the results registry of every experiment here
         <name>/runs/<variant>/fold<k>     run folders (cephalo.run_folder)
         <name>/trials/<trial>/fold<k>     a study's trial runs
         <name>/study.db                   the study's default storage
 
-Every command derives these paths from here, from the spec file it is given (a spec in
-another folder has its own workspace there).
+A spec in ``outputs/`` (an exported one) belongs to the same workspace. A specs folder of
+another name keeps its outputs beside its specs, and so does one that already holds a
+registry (the layout before ``outputs/``: ``experiments/registry.db`` and
+``experiments/<name>/runs/...`` still read, and new runs go beside them).
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ from cephalo.paths import EXPERIMENTS
 
 REGISTRY = "registry.db"
 STUDY = "study.db"
+SPECS, OUTPUTS = "experiments", "outputs"
 
 
 @dataclass(frozen=True)
 class Workspace:
-    folder: Path
+    folder: Path  # the specs
 
     @classmethod
     def of_spec(cls, spec_path: str | os.PathLike[str]) -> Workspace:
@@ -42,12 +47,19 @@ class Workspace:
         return cls(EXPERIMENTS)
 
     @property
+    def root(self) -> Path:
+        """The outputs folder (see the module docstring)."""
+        if self.folder.name != SPECS or (self.folder / REGISTRY).exists():
+            return self.folder
+        return self.folder.parent / OUTPUTS
+
+    @property
     def registry(self) -> Path:
-        return self.folder / REGISTRY
+        return self.root / REGISTRY
 
     def outputs(self, experiment: str) -> Path:
         """Everything the experiment ``experiment`` writes."""
-        return self.folder / experiment
+        return self.root / experiment
 
     def run_dir(self, experiment: str, run_name: str) -> Path:
         """The run ``<variant>/fold<k>`` (or ``<variant>/full``) of an experiment."""
@@ -63,4 +75,4 @@ class Workspace:
 
     def exported_spec(self, experiment: str) -> Path:
         """The experiment a study's best trial is exported to."""
-        return self.folder / f"{experiment}-best.yaml"
+        return self.root / f"{experiment}-best.yaml"

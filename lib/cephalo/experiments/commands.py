@@ -46,7 +46,7 @@ def run_command(
     restart: bool,
 ) -> None:
     """Execute the experiment SPEC (experiments/NAME.yaml): every run not yet complete, each a
-    papermill execution of the spec's notebook under experiments/NAME/runs/. Resumable: re-run
+    papermill execution of the spec's notebook under outputs/NAME/runs/. Resumable: re-run
     the same command after a failure or an interruption; a run that saved a checkpoint goes
     on from it. Exits 1 if a run failed."""
     from cephalo.experiments.runner import run_experiment

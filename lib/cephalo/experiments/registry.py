@@ -2,7 +2,7 @@
 
 Run folders are the record (``run.json``, ``metrics.json``); the registry is the index over
 them that leaderboards, the results notebook and the tuner query. One file per experiments
-folder (``experiments/registry.db``), written by many processes at once (batch workers,
+folder (``outputs/registry.db``), written by many processes at once (batch workers,
 tuning workers): SQLite in WAL mode with a busy timeout serialises the writers, and every
 write is one upsert of one run, so a killed writer never leaves half a row.
 """

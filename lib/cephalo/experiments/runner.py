@@ -1,7 +1,7 @@
 """``cephalo run``: an experiment's runs executed by papermill, N at a time, resumably.
 
 Each run executes in a worker process of its own (:mod:`cephalo.experiments.worker`) under
-``experiments/<name>/runs/<variant>/<fold>/``: the executed notebook, its log, ``run.json``
+``outputs/<name>/runs/<variant>/<fold>/``: the executed notebook, its log, ``run.json``
 and everything the notebook writes. Re-running an experiment skips the runs that completed
 with the same settings and redoes the rest (failed, interrupted, never started). A run that
 completed with other settings (the spec was edited) is refused unless asked to redo it, so

@@ -108,7 +108,7 @@ class Experiment:
 
     @property
     def root(self) -> Path:
-        """Where its runs write: ``experiments/<name>/`` beside the spec file."""
+        """Where its runs write: ``outputs/<name>/`` (:mod:`cephalo.workspace`)."""
         return Workspace.of_spec(self.spec_path).outputs(self.name)
 
     @property

@@ -25,13 +25,13 @@ if TYPE_CHECKING:
 @click.option(
     "--storage",
     help="sqlite:///file.db, journal:file.journal or postgresql://... "
-    "(default: sqlite under experiments/NAME/).",
+    "(default: sqlite under outputs/NAME/).",
 )
 @click.option("--study", "study_name", help="Study name (default: the spec's file name).")
 @click.option(
     "--export-best",
     is_flag=True,
-    help="Afterwards, write experiments/NAME-best.yaml: the best parameters on every fold.",
+    help="Afterwards, write outputs/NAME-best.yaml: the best parameters on every fold.",
 )
 @click.option(
     "--heartbeat",

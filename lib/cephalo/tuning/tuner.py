@@ -1,7 +1,7 @@
 """``cephalo tune``: an Optuna study whose trials are runs of the training notebook.
 
 A trial trains the suggested parameters on each of the spec's folds, one papermill run per
-fold under ``experiments/<name>/trials/trial-NNNN/fold<k>/`` (recorded in the registry with
+fold under ``outputs/<name>/trials/trial-NNNN/fold<k>/`` (recorded in the registry with
 the trial number), and returns the mean held-out metric. Inside the notebook a hook reports
 every validation to the trial, and the pruner may stop it: the trial ends PRUNED. A failing
 run ends the trial FAILED with its error and the study goes on. Each trial keeps its run
@@ -241,8 +241,8 @@ def _alive(pid: int) -> bool:
 
 def export_best(study: optuna.Study, spec_path: Path, out: Path | None = None) -> Path:
     """An experiment spec running the best trial's parameters, changed by the spec's
-    ``export`` (the final schedule, say), on its folds (default: every fold), written beside
-    the tuning spec as ``<name>-best.yaml``."""
+    ``export`` (the final schedule, say), on its folds (default: every fold), written to the
+    workspace's outputs as ``<name>-best.yaml`` (:meth:`Workspace.exported_spec`)."""
     spec = read_tune_spec(spec_path)
     _, available = prepared_dataset(spec.dataset, spec_path)
     folds = available if spec.export.folds == "all" else spec.export.folds
@@ -260,5 +260,6 @@ def export_best(study: optuna.Study, spec_path: Path, out: Path | None = None) -
         params=exported_params(spec, best.user_attrs["params"]),
         folds=folds,
     )
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(experiment, sort_keys=False))
     return out
