@@ -64,7 +64,7 @@ def write_benchmark_bundle(out: Path) -> None:
     from mmpose.utils import register_all_modules
 
     import cephalo.mmpose_plugins  # noqa: F401  (the kit's codecs)
-    from cephalo.container.bundle import seal, write_model
+    from cephalo.container.bundle import partial_folder, seal, write_model
     from cephalo.landmarks import NUM_LANDMARKS, mmpose_metainfo
     from cephalo.models.network import model as network_config
     from cephalo.models.params import parse_params
@@ -74,7 +74,7 @@ def write_benchmark_bundle(out: Path) -> None:
     params = parse_params(dict(model=MODEL, input_size=list(INPUT_SIZE)))
     config = dict(model=network_config(params, NUM_LANDMARKS), val_pipeline=pipelines(params)[1])
     meta = parse_pose_metainfo(mmpose_metainfo())
-    partial = out.with_name(f".{out.name}.partial")
+    partial = partial_folder(out)
     names = []
     for fold in range(FOLDS):
         torch.manual_seed(fold)
@@ -83,7 +83,9 @@ def write_benchmark_bundle(out: Path) -> None:
         names.append(f"{MODEL}-fold{fold}")
         write_model(partial / "models" / names[-1], config, params, model.state_dict(), meta)
     members = [dict(name=f"benchmark/{MODEL}/{view}", view=view, models=names) for view in VIEWS]
-    seal(partial, out, dict(fusion="mean", weights=None, raw=False, members=members))
+    landmarks = list(meta["keypoint_id2name"].values())
+    description = dict(landmarks=landmarks, fusion="mean", weights=None, raw=False, members=members)
+    seal(partial, out, description)
 
 
 def predict(bundle: Path, stack: Path, out: Path) -> dict[str, float]:

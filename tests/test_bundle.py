@@ -63,11 +63,26 @@ def test_a_bundle_predicts_the_submission_with_nothing_else_at_hand(fast_demo, t
 
 
 def test_a_bundle_refuses_what_it_cannot_trust_or_find(fast_demo, tmp_path):
-    from cephalo.container.bundle import export_bundle, input_stack, read_bundle
+    from cephalo.container.bundle import (
+        export_bundle,
+        input_stack,
+        predict_with_bundle,
+        read_bundle,
+    )
     from cephalo.errors import DataError
 
-    _, submission, _ = fast_demo
+    root, submission, _ = fast_demo
     bundle = export_bundle(submission, tmp_path / "bundle")
+    description = json.loads((bundle / "bundle.json").read_text())
+    assert description["landmarks"] == [str(k) for k in range(1, 39)]  # the models' names
+    # models of other landmarks (an ISBI-trained ensemble, say) cannot write the challenge's JSON
+    other = tmp_path / "other"
+    shutil.copytree(bundle, other)
+    (other / "bundle.json").write_text(json.dumps(dict(description, landmarks=list("ABC"))))
+    stack = root / "data" / "demo-fast" / "raw" / "test_stack.mha"
+    refused = re.escape("predict 3 landmarks (A, B, C, ...), not the challenge's 38")
+    with pytest.raises(DataError, match=refused):
+        predict_with_bundle(other, stack, tmp_path / "out.json")
     (tmp_path / "none").mkdir()
     with pytest.raises(DataError, match=r"expected exactly one \.mha stack, found none"):
         input_stack(tmp_path / "none")

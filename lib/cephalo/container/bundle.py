@@ -32,6 +32,7 @@ import numpy as np
 
 from cephalo.errors import DataError
 from cephalo.files import dump_json
+from cephalo.landmarks import LANDMARK_NAMES
 from cephalo.run_folder import RunFolder
 from cephalo.submission import MANIFEST, git_commit, versions, write_json
 from cephalo.work_dir import best_checkpoint
@@ -55,8 +56,9 @@ def export_bundle(submission: str | os.PathLike[str], out: str | os.PathLike[str
 
     manifest = json.loads((Path(submission) / MANIFEST).read_text())
     out = Path(out)
-    partial = _partial(out)
+    partial = partial_folder(out)
     models: dict[Path, str] = {}  # run folder -> model name in the bundle
+    landmarks: set[tuple[str, ...]] = set()  # the names each model predicts, in order
     members = []
     for member, entry in zip(load_members(manifest), manifest["members"], strict=True):
         names = []
@@ -65,17 +67,23 @@ def export_bundle(submission: str | os.PathLike[str], out: str | os.PathLike[str
                 folder = RunFolder(run.run_dir)
                 name = f"{member.experiment}-{member.variant}-{run.label}"
                 saved = load_checkpoint_file(best_checkpoint(folder.work_dir), map_location="cpu")
+                meta = saved.get("meta", {}).get("dataset_meta") or {}
+                id2name = meta.get("keypoint_id2name", dict(enumerate(LANDMARK_NAMES)))
+                landmarks.add(tuple(id2name[i] for i in sorted(id2name)))
                 write_model(
                     partial / "models" / name,
                     folder.trained_config(),
                     trained_params(folder.read_params()),
                     saved["state_dict"],
-                    saved.get("meta", {}).get("dataset_meta"),
+                    meta or None,
                 )
                 models[run.run_dir] = name
             names.append(models[run.run_dir])
         members.append(dict(name=member.name, view=entry["view"], models=names))
+    if len(landmarks) != 1:
+        raise DataError(f"{submission}: its models predict different landmarks")
     description = dict(
+        landmarks=list(landmarks.pop()),
         fusion=manifest["fusion"],
         test_models=manifest.get("test_models", "folds"),
         weights=manifest["weights"],
@@ -85,8 +93,8 @@ def export_bundle(submission: str | os.PathLike[str], out: str | os.PathLike[str
     return seal(partial, out, description)
 
 
-def _partial(out: Path) -> Path:
-    """Where a bundle is written before :func:`seal` moves it to ``out``."""
+def partial_folder(out: Path) -> Path:
+    """Where a bundle is written (emptied first) before :func:`seal` moves it to ``out``."""
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     return partial
@@ -115,8 +123,8 @@ def write_model(
 
 
 def seal(partial: Path, out: Path, description: dict[str, Any]) -> Path:
-    """Finish a bundle written into ``partial``: ``description`` (fusion, weights, raw,
-    members and their models) with a checksum of every file, the versions and the commit as
+    """Finish a bundle written into ``partial``: ``description`` (landmarks, fusion, weights,
+    raw, members and their models) with a checksum of every file, the versions and the commit as
     its manifest, written last; then the folder moved to ``out`` (replacing it)."""
     files = {
         str(path.relative_to(partial)): _sha256(path)
@@ -187,6 +195,12 @@ def predict_with_bundle(
     bundle = Path(bundle)
     stack = input_stack(stack_or_folder)
     description = read_bundle(bundle)
+    if description["landmarks"] != list(LANDMARK_NAMES):
+        raise DataError(
+            f"{bundle}: its models predict {len(description['landmarks'])} landmarks "
+            f"({', '.join(description['landmarks'][:3])}, ...), not the challenge's "
+            f"{len(LANDMARK_NAMES)} ({', '.join(LANDMARK_NAMES[:3])}, ...)"
+        )
     device = inference_device(TrainParams())  # the GPU when there is one, as in training
     predictors: dict[str, Predictor] = {}
 
@@ -225,7 +239,6 @@ def check_expected(out: Path, expected: Path, tolerance_px: float) -> float:
     DataError, naming the slice and landmark, when it exceeds ``tolerance_px`` or the two
     files hold other slices."""
     from cephalo.evaluate import read_predictions
-    from cephalo.landmarks import LANDMARK_NAMES
 
     got, wanted = read_predictions(out), read_predictions(expected)
     if sorted(got) != sorted(wanted):

@@ -2,6 +2,7 @@
 
 An ensemble file (YAML)::
 
+    kind: ensemble
     members:                       # variants from the results registry
       - {experiment: rtmpose-cpu}              # every variant of an experiment
       - {experiment: hrnet-cpu, variant: base} # one variant
@@ -13,7 +14,7 @@ An ensemble file (YAML)::
     test: {stack: ..., gt: ...}    # the stack to submit for (gt optional: scores it too)
     test_models: folds             # folds | full | both: which models predict the test
                                    #   stack (full: each variant's fit on every image)
-    registry: null                 # default: registry.db beside this file
+    registry: null                 # default: the workspace's (outputs/registry.db)
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 ::
 
+    kind: tuning
     notebook: train              # the notebook every trial executes (default: train)
     dataset: null                # a prepared dataset; null: the built-in synthetic one
     params:                      # fixed training parameters (only what differs from defaults)
