@@ -24,8 +24,8 @@
 submission = "submissions/demo"  # a folder written by `cephalo ensemble`
 
 # %%
-from cephalo.ensemble import report
 from cephalo.paths import REPO_ROOT
+from cephalo.reports import ensemble as report
 
 result = report.EnsembleResult(REPO_ROOT / submission)
 result.scores().round(3)

@@ -18,7 +18,7 @@
 # What the data hold before any model sees them: the acquisition groups (image size and
 # spacing, standing for the centre) and how they differ, where the landmarks sit and how much
 # they vary, and whether the cross-validation folds mix the groups evenly. Every number and
-# figure comes from `cephalo.explore`; this notebook only calls it.
+# figure comes from `cephalo.reports.explore`; this notebook only calls it.
 #
 # Run it on another prepared folder with
 # `cephalo.notebooks.execute("explore_data", "explore.ipynb", {"dataset_dir": "data/..."})`.
@@ -30,7 +30,7 @@ seed = 0  # which examples are drawn
 
 # %%
 # %matplotlib inline
-from cephalo import explore
+from cephalo.reports import explore
 
 data = explore.open_dataset(dataset_dir)
 explore.overview(data)

@@ -28,12 +28,14 @@ submission = "submissions/demo"  # the folder `cephalo ensemble` wrote
 
 # %%
 # %matplotlib inline
-from cephalo import explore, plots
-from cephalo.ensemble import report
 from cephalo.experiments import leaderboard
 from cephalo.experiments.registry import read_runs
 from cephalo.paths import REPO_ROOT
-from cephalo.tuning.report import figures, load_study, trials_table
+from cephalo.reports import ensemble as report
+from cephalo.reports import explore
+from cephalo.reports import runs as plots
+from cephalo.reports.study import figures, trials_table
+from cephalo.tuning.storage import load_study
 from cephalo.workspace import Workspace
 
 # %% [markdown]

@@ -28,9 +28,9 @@ metric = "MRE"  # what ranks the variants: MRE or "SDR 2.0mm" ... "SDR 4.0mm"
 # %%
 from IPython.display import display
 
-from cephalo import plots
 from cephalo.experiments import leaderboard
 from cephalo.experiments.registry import read_runs
+from cephalo.reports import runs as plots
 from cephalo.workspace import Workspace
 
 runs = read_runs(registry or Workspace.default().registry, experiments)

@@ -67,7 +67,7 @@ metrics = run_fold(train_params, dataset, fold, run, test_images=test, trial=tri
 
 # %%
 if plotting:
-    from cephalo import plots
+    from cephalo.reports import runs as plots
 
     curves = plots.training_curves(run)
 

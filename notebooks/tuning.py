@@ -27,7 +27,8 @@ study_name = None  # None: the spec's file name
 # %%
 
 from cephalo.paths import REPO_ROOT
-from cephalo.tuning.report import figures, load_study, trials_table
+from cephalo.reports.study import figures, trials_table
+from cephalo.tuning.storage import load_study
 from cephalo.workspace import Workspace
 
 spec_path = (REPO_ROOT / spec).resolve()

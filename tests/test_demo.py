@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from cephalo.cli import main
 from cephalo.submission import validate
-from cephalo.tuning.report import load_study
+from cephalo.tuning.storage import load_study
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""``cephalo.explore`` and ``notebooks/explore_data.py``: the tables agree with the prepared
+"""``cephalo.reports.explore`` and ``notebooks/explore_data.py``: the tables agree with the prepared
 files, the figures draw what they claim, and the notebook runs under papermill."""
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
-from cephalo import explore
 from cephalo.data.prepare import prepare_release
 from cephalo.data.prepared import load_images
 from cephalo.data.synth import synthesize
 from cephalo.errors import DataError
 from cephalo.notebooks import ParameterError, declared_parameters, execute
 from cephalo.paths import NOTEBOOKS
+from cephalo.reports import explore
 
 N_IMAGES = 12
 N_FOLDS = 3

@@ -24,9 +24,8 @@ import yaml
 from cephalo.experiments import registry
 from cephalo.experiments.spec import SpecError, load_experiment
 from cephalo.notebooks import execute
-from cephalo.tuning.report import load_study
 from cephalo.tuning.spec import read_tune_spec
-from cephalo.tuning.storage import StorageError, open_storage
+from cephalo.tuning.storage import StorageError, load_study, open_storage
 from cephalo.tuning.study import suggest
 from processes import alive, descendants
 

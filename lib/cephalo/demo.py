@@ -155,7 +155,7 @@ def run_demo(fast: bool = False, root: Path = REPO_ROOT) -> Path:
     )
     html = export_html(report, demo.submission / "report.html")
 
-    from cephalo.ensemble.report import EnsembleResult
+    from cephalo.reports.ensemble import EnsembleResult
 
     click.secho(f"\n== done in {time.perf_counter() - started:.0f} s", bold=True)
     click.echo(leaderboard.baseline_verdict(leaderboard.leaderboard(runs)))

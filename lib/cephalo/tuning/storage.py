@@ -108,3 +108,8 @@ def _database_storage(url: str, heartbeat_s: int) -> optuna.storages.RDBStorage:
                 raise
             time.sleep(0.5 + random.random())
     raise AssertionError("unreachable")
+
+
+def load_study(storage_url: str, study_name: str) -> optuna.Study:
+    """An existing study, read from its storage (the password from the environment)."""
+    return optuna.load_study(study_name=study_name, storage=open_storage(storage_url))

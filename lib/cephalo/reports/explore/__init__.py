@@ -11,7 +11,7 @@ built without pyplot: nothing is shown or kept in global state, so the caller de
 kept as one 256-bin histogram per image, exact and a few kilobytes whatever the image size.
 """
 
-from cephalo.explore.dataset import (
+from cephalo.reports.explore.dataset import (
     Dataset,
     fold_balance,
     image_table,
@@ -25,7 +25,7 @@ from cephalo.explore.dataset import (
     rigid_procrustes,
     summary_table,
 )
-from cephalo.explore.figures import (
+from cephalo.reports.explore.figures import (
     plot_examples,
     plot_fold_balance,
     plot_geometry,

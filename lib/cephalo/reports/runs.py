@@ -1,5 +1,6 @@
-"""Figures and tables of training runs, for notebooks: each function takes a run's files or
-results and returns a matplotlib Figure or a pandas DataFrame."""
+"""Figures and tables of training runs and of variants across runs, for notebooks: each
+function takes a run's files or results, or registry rows, and returns a matplotlib Figure
+or a pandas DataFrame."""
 
 from __future__ import annotations
 

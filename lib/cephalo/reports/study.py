@@ -10,12 +10,6 @@ import pandas as pd
 from optuna.visualization import matplotlib as optuna_plots
 
 
-def load_study(storage_url: str, study_name: str) -> optuna.Study:
-    from cephalo.tuning.storage import open_storage
-
-    return optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
-
-
 def trials_table(study: optuna.Study) -> pd.DataFrame:
     """One row per trial: number, state, value, parameters, duration, error."""
     table = study.trials_dataframe(attrs=("number", "state", "value", "params", "duration"))

@@ -14,7 +14,7 @@ from matplotlib import patheffects
 from matplotlib.figure import Figure
 
 from cephalo.data.prepared import PreparedImage
-from cephalo.explore.dataset import (
+from cephalo.reports.explore.dataset import (
     FRAME_LABELS,
     N_LEVELS,
     Dataset,
