@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from cephalo.data.synth import padded_size, synthesize
-from report import RESULTS, check, environment, layout, write_result
+from report import RESULTS, check, environment, layout, status_kib, write_result
 
 SLICE_HW = padded_size(1.0)
 SLICE_BYTES = SLICE_HW[0] * SLICE_HW[1] * 3
@@ -84,7 +84,7 @@ def measured_command(report: str, args: list[str]) -> int:
 
     import cephalo.data.prepare  # noqa: F401
 
-    before = _status_kib()
+    before = status_kib()
     modules = set(sys.modules)
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -100,7 +100,7 @@ def measured_command(report: str, args: list[str]) -> int:
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
     seconds = time.perf_counter() - start
-    after = _status_kib()
+    after = status_kib()
     figures = dict(
         baseline_rss_kib=before["VmRSS"],
         import_hwm_kib=before["VmHWM"],
@@ -112,12 +112,6 @@ def measured_command(report: str, args: list[str]) -> int:
     )
     Path(report).write_text(json.dumps(figures))
     return code
-
-
-def _status_kib() -> dict[str, int]:
-    with open("/proc/self/status") as f:
-        fields = dict(line.split(":", 1) for line in f)
-    return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
 
 
 def measure(n_slices: int, workdir: Path) -> dict[str, Any]:

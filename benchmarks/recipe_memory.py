@@ -41,7 +41,7 @@ from typing import Any
 from cephalo.experiments.spec import read_spec, variant_params
 from cephalo.models.params import parse_params
 from cephalo.paths import EXPERIMENTS
-from report import RESULTS, VERDICT, check, environment, layout, write_result
+from report import RESULTS, VERDICT, check, environment, layout, status_kib, write_result
 
 RECIPES = {  # spec -> the variant measured
     "organiser-rtmpose-m-512": "base",
@@ -70,23 +70,17 @@ def training_step(values: dict[str, Any]) -> dict[str, int]:
     model = MODELS.build(network_config(params, 38)).train()
     width, height = params.input_size
     image = torch.randn(1, 3, height, width)
-    before = _status_kib()
+    before = status_kib()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # VmHWM restarts from the current resident set: the step's own peak
     outputs = model.head.forward(model.extract_feat(image))
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)
     sum(o.pow(2).mean() for o in outputs).backward()
-    after = _status_kib()
+    after = status_kib()
     return dict(
         parameters=sum(p.numel() for p in model.parameters()),
         step_kib=after["VmHWM"] - before["VmRSS"],
     )
-
-
-def _status_kib() -> dict[str, int]:
-    with open("/proc/self/status") as f:
-        fields = dict(line.split(":", 1) for line in f)
-    return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
 
 
 def measure(spec: str, variant: str) -> dict[str, Any]:

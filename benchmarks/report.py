@@ -44,6 +44,13 @@ def write_result(path: str | Path, result: dict[str, Any]) -> None:
     print(f"\nwritten: {path}")
 
 
+def status_kib() -> dict[str, int]:
+    """This process's resident set now and its high-water mark (``VmRSS``, ``VmHWM``), KiB."""
+    with open("/proc/self/status") as f:
+        fields = dict(line.split(":", 1) for line in f)
+    return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
+
+
 def check(name: str, value: float, unit: str, target: str, ok: bool) -> dict[str, Any]:
     """One figure held to its target (``target`` as printed, e.g. ``"< 5 s"``)."""
     return dict(name=name, value=float(value), unit=unit, target=target, ok=bool(ok))
