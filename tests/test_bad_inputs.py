@@ -207,3 +207,24 @@ def test_only_the_kits_own_errors_become_one_line(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, [str(a) for a in arguments])
     assert result.exit_code == 1 and isinstance(result.exception, KeyError)
     assert result.exc_info is not None and result.exc_info[2] is not None  # its traceback
+
+
+def test_a_folder_that_is_no_submission_or_dataset_is_named(tmp_path):
+    """`predict --ensemble` and `export` on a folder without a submission's manifest, and a
+    run whose prepared dataset is gone: one line naming the folder and the missing file."""
+    from cephalo.data.prepared import load_folds, load_images
+    from cephalo.errors import NotFound
+
+    empty = tmp_path / "not-a-submission"
+    empty.mkdir()
+    stack = tmp_path / "stack.mha"
+    stack.write_bytes(b"")
+    refused(
+        ["predict", "--ensemble", empty, "--stack", stack, "--out", tmp_path / "out.json"],
+        f"{empty / 'manifest.json'}: no such file (a submission's manifest",
+    )
+    refused(["export", empty, "--out", tmp_path / "bundle"], f"{empty / 'manifest.json'}")
+    assert not (tmp_path / "bundle").exists()
+    for load in (load_images, load_folds):
+        with pytest.raises(NotFound, match=f"{empty}: not a prepared dataset"):
+            load(empty)

@@ -27,12 +27,17 @@ from typing import Any
 import numpy as np
 
 from cephalo.errors import DataError
-from cephalo.files import atomic_open
+from cephalo.files import atomic_open, read_json
 from cephalo.landmarks import LANDMARK_NAMES
 from cephalo.paths import REPO_ROOT
 
 JSON, CSV, MANIFEST = "predictions.json", "predictions.csv", "manifest.json"
 VERSIONED = ("cephalo", "torch", "mmpose", "mmengine", "mmcv", "numpy", "optuna")
+
+
+def read_submission_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """A submission folder's manifest; a DataError naming it when the folder has none."""
+    return read_json(Path(folder) / MANIFEST, "a submission's manifest: cephalo ensemble")
 
 
 def challenge_json(slices: np.ndarray, coords: np.ndarray) -> dict[str, Any]:

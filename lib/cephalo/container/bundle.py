@@ -34,7 +34,7 @@ from cephalo.errors import DataError
 from cephalo.files import dump_json
 from cephalo.landmarks import LANDMARK_NAMES
 from cephalo.run_folder import RunFolder
-from cephalo.submission import MANIFEST, git_commit, versions, write_json
+from cephalo.submission import git_commit, read_submission_manifest, versions, write_json
 from cephalo.work_dir import best_checkpoint
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def export_bundle(submission: str | os.PathLike[str], out: str | os.PathLike[str
     from cephalo.ensemble.members import load_members
     from cephalo.models.params import trained_params
 
-    manifest = json.loads((Path(submission) / MANIFEST).read_text())
+    manifest = read_submission_manifest(submission)
     out = Path(out)
     partial = partial_folder(out)
     models: dict[Path, str] = {}  # run folder -> model name in the bundle
@@ -142,7 +142,7 @@ def seal(partial: Path, out: Path, description: dict[str, Any]) -> Path:
 
 def submission_test_stack(submission: Path) -> Path:
     """The test stack the submission was made for (its manifest names it)."""
-    manifest = json.loads((submission / MANIFEST).read_text())
+    manifest = read_submission_manifest(submission)
     if "test_stack" not in manifest:
         raise DataError(f"{submission}: the manifest names no test stack (give --test-stack)")
     return Path(manifest["test_stack"])

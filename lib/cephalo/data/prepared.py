@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from cephalo.data.folds import organiser_split, stratified_folds
-from cephalo.errors import DataError
+from cephalo.errors import DataError, NotFound
 
 FORMAT = "cephalo-prepared/1"
 MANIFEST = "dataset.json"
@@ -188,7 +188,7 @@ def folds_table(images: Sequence[PreparedImage], n_folds: int, seed: int) -> pd.
 
 def load_images(root: str | os.PathLike[str]) -> list[PreparedImage]:
     """The images of a prepared folder with their landmarks, in annotation order."""
-    coco = json.loads((Path(root) / ANNOTATIONS).read_text())
+    coco = json.loads(_dataset_file(root, ANNOTATIONS).read_text())
     n_landmarks = len(coco["categories"][0]["keypoints"])
     keypoints = {a["image_id"]: np.asarray(a["keypoints"]) for a in coco["annotations"]}
     return [
@@ -207,7 +207,16 @@ def load_images(root: str | os.PathLike[str]) -> list[PreparedImage]:
 
 
 def load_folds(root: str | os.PathLike[str]) -> pd.DataFrame:
-    return pd.read_csv(Path(root) / FOLDS)
+    return pd.read_csv(_dataset_file(root, FOLDS))
+
+
+def _dataset_file(root: str | os.PathLike[str], name: str) -> Path:
+    """The file ``name`` of the prepared dataset ``root``; NotFound naming both when the
+    folder is not (or no longer) one."""
+    path = Path(root) / name
+    if not path.is_file():
+        raise NotFound(f"{root}: not a prepared dataset (no {name}; cephalo data prepare)")
+    return path
 
 
 def _write_json(path: Path, data: Any) -> None:

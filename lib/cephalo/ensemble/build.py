@@ -11,7 +11,6 @@ the test part from the submission's manifest alone, as the challenge's container
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from cephalo.ensemble.members import load_members, member_entry
 from cephalo.ensemble.spec import members_of, read_ensemble_spec
 from cephalo.files import atomic_open, dump_json
 from cephalo.metrics import MRE, radial_errors, summarize
-from cephalo.submission import MANIFEST, write_json, write_submission
+from cephalo.submission import MANIFEST, read_submission_manifest, write_json, write_submission
 from cephalo.tta import IDENTITY
 from cephalo.workspace import Workspace
 
@@ -132,7 +131,7 @@ def predict_stack(ensemble: Path, stack: Path, out: Path) -> Path:
     stored weights, written as the challenge's JSON and validated."""
     from cephalo.submission import validate
 
-    manifest = json.loads((ensemble / MANIFEST).read_text())
+    manifest = read_submission_manifest(ensemble)
     members = load_members(manifest)
     test = test_predictions(members, stack, None, raw=manifest["raw"])
     slices, sizes = test[0][0].image_id, test[0][0].image_size

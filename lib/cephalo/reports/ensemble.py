@@ -4,7 +4,6 @@ landmark's error goes, and the worst images drawn."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from cephalo.ensemble.fused import tta_effect
 from cephalo.ensemble.fusion import per_landmark
 from cephalo.landmarks import ANATOMY, LANDMARK_NAMES, landmark_labels
 from cephalo.metrics import MRE, radial_errors
-from cephalo.submission import MANIFEST
+from cephalo.submission import read_submission_manifest
 
 
 class EnsembleResult:
@@ -27,7 +26,7 @@ class EnsembleResult:
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
-        self.manifest = json.loads((self.folder / MANIFEST).read_text())
+        self.manifest = read_submission_manifest(self.folder)
         with np.load(self.folder / OOF_FILE, allow_pickle=False) as oof:
             self.oof = {key: oof[key] for key in oof.files}
 
