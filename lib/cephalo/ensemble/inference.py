@@ -63,7 +63,7 @@ def test_predictions(
     runs, and with ``cache`` what the ensemble step runs."""
     predictors: dict[Path, Predictor] = {}
 
-    def fold_model(member: Member, run: FoldRun) -> ModelPrediction:
+    def test_model(member: Member, run: FoldRun) -> ModelPrediction:
         def predicted(items: Callable[[], Any], view: View, raw: bool) -> Predictions:
             compute = partial(_predict, predictors, run.run_dir, items, view, raw)
             path = _cache_path(cache, member, run, "test") if cache else None
@@ -71,7 +71,7 @@ def test_predictions(
 
         return predicted
 
-    models = [[fold_model(member, run) for run in member.test_models] for member in members]
+    models = [[test_model(member, run) for run in member.test_models] for member in members]
     return stack_predictions(members, models, stack, gt, raw)
 
 
@@ -133,14 +133,14 @@ def _predict(
     view: View,
     raw: bool,
 ) -> Predictions:
-    """One fold model's predictions of ``items()`` under ``view`` (models loaded once)."""
+    """One model's predictions of ``items()`` under ``view`` (models loaded once)."""
     if run_dir not in predictors:
         predictors[run_dir] = Predictor.of_run(run_dir)
     return predictors[run_dir].predict(items(), view, save_raw=raw)
 
 
 def _cache_path(cache: Path, member: Member, run: FoldRun, split: str) -> Path:
-    """Where a fold model's predictions are cached: named after the run's settings and when
+    """Where a model's predictions are cached: named after the run's settings and when
     it started, so a run redone (new settings, new checkpoint) is predicted afresh."""
     state = RunFolder(run.run_dir).read_state()
     stamp = hashlib.sha256(f"{state['digest']}-{state['started']}".encode()).hexdigest()[:12]
