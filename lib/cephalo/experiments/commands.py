@@ -117,7 +117,6 @@ def resolved_config_text(
     from cephalo.landmarks import LANDMARK_NAMES
     from cephalo.models.params import parse_params
     from cephalo.train import run_config
-    from cephalo.workspace import Workspace
 
     dataset = dataset or SYNTHETIC / "prepared"
     manifest = read_manifest(dataset)
