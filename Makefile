@@ -36,7 +36,7 @@ demo: setup
 # Speed, memory and setup figures against their targets, one summary table at the end and
 # JSON in benchmarks/results/ (about 21 minutes; run on a quiet machine).
 bench: setup
-	$(PY) benchmarks/run_all.py
+	$(PY) -m benchmarks.run_all
 
 # Rewrites the lock from what .venv holds now (after a deliberate upgrade).
 lock: setup
