@@ -182,7 +182,7 @@ def notebook_parts(run_dir: Path) -> dict[str, float]:
     ``oof.npz``) and the scoring (to the cell's end); the other cells."""
     import nbformat
 
-    from cephalo.run_folder import RunFolder
+    from cephalo.runs.folder import RunFolder
 
     folder = RunFolder(run_dir)
     cells = [c for c in nbformat.read(folder.notebook, as_version=4).cells if c.cell_type == "code"]

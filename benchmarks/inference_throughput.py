@@ -26,7 +26,7 @@ from cephalo.landmarks import LANDMARK_NAMES
 from cephalo.models.config import DataSpec, build_config
 from cephalo.models.params import TrainParams
 from cephalo.models.pipelines import pipelines
-from cephalo.predict import predict_images, raw_outputs
+from cephalo.runs.predict import predict_images, raw_outputs
 
 BATCH_SIZES, DEFAULT_BATCH = (1, 8, 16), 8
 
@@ -79,7 +79,7 @@ def agreement(
     model: torch.nn.Module, pipeline: list, items: list, size: int
 ) -> tuple[float, float]:
     """Both paths without the flip test (the kit moves a flip test's points by MMPose's flip
-    bias, :func:`cephalo.predict.flip_test_bias`): the largest difference of their raw
+    bias, :func:`cephalo.runs.predict.flip_test_bias`): the largest difference of their raw
     outputs relative to the largest output, and of their keypoints in pixels."""
     saved, model.test_cfg = (
         model.test_cfg,

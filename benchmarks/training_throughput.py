@@ -19,7 +19,7 @@ from benchmarks.harness import Bench, in_fresh_process, main, notebook_parts
 from cephalo.data.prepare import prepare_release
 from cephalo.data.synth import synthesize
 from cephalo.notebooks import execute
-from cephalo.run_folder import RunFolder
+from cephalo.runs.folder import RunFolder
 
 PARAMS = dict(model="rtmpose-tiny", input_size=[128, 128], num_workers=0)
 

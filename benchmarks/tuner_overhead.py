@@ -20,9 +20,9 @@ from typing import Any
 from benchmarks.harness import Bench, command, in_fresh_process, main, notebook_parts
 from cephalo.data.default import synthetic_release
 from cephalo.data.prepare import prepare_release
-from cephalo.run_folder import RunFolder
+from cephalo.runs.folder import RunFolder
+from cephalo.runs.work_dir import scalar_logs
 from cephalo.tuning.spec import Pruner
-from cephalo.work_dir import scalar_logs
 from cephalo.workspace import Workspace
 
 STUDY = "overhead"
@@ -42,7 +42,7 @@ def child(address: dict[str, Any]) -> dict[str, float]:
     """The pruning hook's first and second validation, in an interpreter holding what the
     notebook's kernel holds by then (MMEngine and the kit; Optuna only if they import it)."""
     import cephalo.mmpose_plugins  # the run's custom_imports
-    import cephalo.train  # noqa: F401  (what the notebook imported)
+    import cephalo.runs.train  # noqa: F401  (what the notebook imported)
     from cephalo.tuning.pruning import OptunaPruningHook
 
     hook, seconds = OptunaPruningHook(**address), []

@@ -17,7 +17,7 @@
 #
 # One run of the kit: train an RTMPose or HRNet variant on a fold's training images,
 # keep the best checkpoint by the chosen metric, predict the held-out images (out-of-fold)
-# and, when given, a test stack. Everything lands in `run_dir` (see `cephalo.train`).
+# and, when given, a test stack. Everything lands in `run_dir` (see `cephalo.runs.train`).
 #
 # `params` holds the training parameters (`cephalo.models.params.TrainParams`: model,
 # input size, sigma, SimCC split ratio, codec, epochs, ...); anything not given keeps its
@@ -46,8 +46,8 @@ from pathlib import Path
 from cephalo.data.default import synthetic_dataset
 from cephalo.logs import show_logs
 from cephalo.models.params import parse_params
-from cephalo.predict import stack_images
-from cephalo.train import run_fold
+from cephalo.runs.predict import stack_images
+from cephalo.runs.train import run_fold
 from cephalo.workspace import Workspace
 
 show_logs()  # the kit's messages (resuming, the pretrained weights mapped) in the output

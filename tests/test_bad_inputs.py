@@ -188,7 +188,7 @@ def test_predict_refuses_a_truncated_stack_and_keeps_an_earlier_answer(fast_demo
 def test_only_the_kits_own_errors_become_one_line(tmp_path, monkeypatch):
     """The CLI's one handler: a CephaloError (here a DataError) is one line and exit status
     1; any other exception is a programming error and keeps its traceback."""
-    import cephalo.evaluate
+    import cephalo.challenge.evaluate
     from cephalo.errors import DataError
 
     for name in ("pred.json", "gt.json"):
@@ -201,9 +201,11 @@ def test_only_the_kits_own_errors_become_one_line(tmp_path, monkeypatch):
 
         return evaluate_files
 
-    monkeypatch.setattr(cephalo.evaluate, "evaluate_files", fails(DataError("pred.json: wrong")))
+    monkeypatch.setattr(
+        cephalo.challenge.evaluate, "evaluate_files", fails(DataError("pred.json: wrong"))
+    )
     assert refused(arguments, "pred.json: wrong").count("\n") == 1
-    monkeypatch.setattr(cephalo.evaluate, "evaluate_files", fails(KeyError("a bug")))
+    monkeypatch.setattr(cephalo.challenge.evaluate, "evaluate_files", fails(KeyError("a bug")))
     result = CliRunner().invoke(main, [str(a) for a in arguments])
     assert result.exit_code == 1 and isinstance(result.exception, KeyError)
     assert result.exc_info is not None and result.exc_info[2] is not None  # its traceback

@@ -97,7 +97,7 @@ def test_a_save_cut_short_leaves_a_checkpoint_to_resume_from(tmp_path):
 
     from cephalo.models.params import TrainParams
     from cephalo.models.training import hooks
-    from cephalo.work_dir import WORK_DIR, resume_point
+    from cephalo.runs.work_dir import WORK_DIR, resume_point
 
     work_dir = tmp_path / WORK_DIR
     work_dir.mkdir()

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cephalo.challenge.submission import validate
 from cephalo.cli import main
-from cephalo.submission import validate
 from cephalo.tuning.storage import load_study
 
 pytestmark = pytest.mark.slow
@@ -67,7 +67,7 @@ def test_fast_demo_end_to_end(fast_demo):
 
 
 def _test_sizes(root):
-    from cephalo.predict import stack_images
+    from cephalo.runs.predict import stack_images
 
     stack = root / "data" / "demo-fast" / "raw" / "test_stack.mha"
     return np.array([image.shape[1::-1] for _, image, _ in stack_images(stack)])

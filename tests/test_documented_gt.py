@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cephalo.challenge.evaluate import evaluate_files
+from cephalo.challenge.points import read_predictions, write_json
 from cephalo.cli import main
 from cephalo.data.prepare import prepare_release
 from cephalo.data.prepared import MANIFEST
 from cephalo.data.release import read_gt
 from cephalo.data.synth import synthesize
-from cephalo.evaluate import evaluate_files, read_predictions
-from cephalo.submission import write_json
 
 
 def documented_form(gt: Path, out: Path) -> Path:

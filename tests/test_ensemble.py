@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from cephalo.evaluate import read_predictions
+from cephalo.challenge.points import read_predictions
 from cephalo.notebooks import execute
 
 pytestmark = pytest.mark.slow
@@ -170,11 +170,11 @@ def test_training_the_ensemble_and_predict_follow_one_device_decision(fast_demo,
     `device: cuda` without a GPU fails at once instead of training on the CPU."""
     import torch
 
-    from cephalo import predict
     from cephalo.ensemble.members import Predictor
     from cephalo.errors import DeviceError
     from cephalo.models.device import inference_device
     from cephalo.models.params import parse_params
+    from cephalo.runs import predict
 
     root, _, _ = fast_demo
     run_dir = next((root / "outputs" / "demo-fast" / "runs").glob("*/fold0"))

@@ -27,7 +27,7 @@ from cephalo.experiments.spec import SpecError, load_experiment, read_spec, vari
 from cephalo.metrics import LEADERBOARD, MRE, lower_is_better
 from cephalo.notebooks import execute
 from cephalo.paths import EXPERIMENTS
-from cephalo.work_dir import scalar_logs
+from cephalo.runs.work_dir import scalar_logs
 from processes import alive, descendants
 
 CEPHALO = [sys.executable, "-m", "cephalo.cli"]

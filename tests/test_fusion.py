@@ -8,12 +8,13 @@ import json
 import numpy as np
 import pytest
 
+from cephalo.challenge.points import challenge_json
+from cephalo.challenge.submission import validate, write_submission
 from cephalo.ensemble import fusion
 from cephalo.errors import DataError
 from cephalo.landmarks import NUM_LANDMARKS
 from cephalo.metrics import radial_errors
 from cephalo.predictions import Predictions
-from cephalo.submission import challenge_json, validate, write_submission
 from cephalo.tta import IDENTITY, View, parse_view
 
 VIEWS = [

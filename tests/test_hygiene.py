@@ -96,11 +96,11 @@ WORKSPACE_PATHS = re.compile(
 
 @pytest.mark.parametrize(
     ("owner", "pattern"),
-    [("run_folder.py", RUN_FOLDER_FILES), ("workspace.py", WORKSPACE_PATHS)],
+    [("runs/folder.py", RUN_FOLDER_FILES), ("workspace.py", WORKSPACE_PATHS)],
     ids=["run folder", "workspace"],
 )
 def test_only_the_owner_of_a_folder_names_its_files(owner, pattern):
-    """A run folder's layout is known in one module (cephalo.run_folder), the workspace's
+    """A run folder's layout is known in one module (cephalo.runs.folder), the workspace's
     (the registry, each experiment's runs, trials and study) in another (cephalo.workspace):
     everything else asks them for a path, so a change of layout is made once."""
     owner = ROOT / "lib" / "cephalo" / owner

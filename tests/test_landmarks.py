@@ -33,9 +33,9 @@ def test_labels_put_the_number_beside_the_name():
 def test_evaluate_tables_show_labels(tmp_path):
     import numpy as np
 
+    from cephalo.challenge.evaluate import evaluate_files, format_report
+    from cephalo.challenge.points import write_json
     from cephalo.data.release import ImageLandmarks, write_gt
-    from cephalo.evaluate import evaluate_files, format_report
-    from cephalo.submission import write_json
 
     rng = np.random.default_rng(1)
     records = [ImageLandmarks(z, rng.uniform(10, 90, (38, 2)), 0.1) for z in (1, 2)]

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cephalo.challenge.evaluate import evaluate_command, evaluate_files
+from cephalo.challenge.points import read_predictions
 from cephalo.cli import main
 from cephalo.data.release import ImageLandmarks, write_gt
 from cephalo.errors import DataError
-from cephalo.evaluate import evaluate_command, evaluate_files, read_predictions
 from cephalo.landmarks import LANDMARK_NAMES, NUM_LANDMARKS
 from cephalo.metrics import (
     LEADERBOARD,

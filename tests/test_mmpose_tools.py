@@ -41,8 +41,8 @@ with open(out, "w") as f:
 def test_mmpose_tools_run_a_runs_config(dataset, tmp_path):
     from cephalo.checkpoints import load_checkpoint_file
     from cephalo.data.prepared import load_images
-    from cephalo.train import run_fold
-    from cephalo.work_dir import best_checkpoint
+    from cephalo.runs.train import run_fold
+    from cephalo.runs.work_dir import best_checkpoint
 
     run = tmp_path / "run"
     params = dict(

@@ -9,8 +9,8 @@ import pytest
 from cephalo.landmarks import mmpose_metainfo
 from cephalo.models import network, pipelines
 from cephalo.models.params import TrainParams
-from cephalo.predict import predict_images
 from cephalo.predictions import load_predictions
+from cephalo.runs.predict import predict_images
 
 
 def random_model(params: TrainParams):
@@ -135,8 +135,8 @@ def tracking_model(params: TrainParams):
 def test_the_flip_test_mirrors_exactly(values, tolerance):
     """With the flip test, a model that tracks its input finds a blob where it is, and on
     the mirrored image at the mirrored place, to within ``tolerance`` input pixels: MMPose's
-    flip test alone is off by up to half an input pixel (cephalo.predict.flip_test_bias)."""
-    from cephalo.predict import flip_test_bias
+    flip test alone is off by up to half an input pixel (cephalo.runs.predict.flip_test_bias)."""
+    from cephalo.runs.predict import flip_test_bias
 
     params = TrainParams(**values, input_size=(128, 96), flip=True)
     model = tracking_model(params)
@@ -172,8 +172,8 @@ def test_a_member_predicts_as_trained_whatever_the_config_code_becomes(
     before it existed) is rebuilt from params.json, and then the change shows."""
     from cephalo.data.prepared import load_images
     from cephalo.ensemble.members import Predictor
-    from cephalo.run_folder import RunFolder
-    from cephalo.train import prepared_images, run_fold
+    from cephalo.runs.folder import RunFolder
+    from cephalo.runs.train import prepared_images, run_fold
     from cephalo.tta import IDENTITY
 
     run = tmp_path / "run"

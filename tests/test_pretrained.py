@@ -95,7 +95,7 @@ class StartingWeightsHook(Hook):
 def starting_weights(model: str, pretrained: Path, dataset: Path, tmp_path: Path) -> dict:
     """The backbone weights a run of ``model`` with ``pretrained`` starts training from,
     through the kit's config and MMEngine's own Runner.train."""
-    from cephalo.train import train, write_subset
+    from cephalo.runs.train import train, write_subset
 
     params = TrainParams(model=model, pretrained=str(pretrained), **TINY)
     ids = json.loads((dataset / "annotations.json").read_text())["images"]
@@ -159,7 +159,7 @@ def test_an_explicit_prefix_overrides_the_search(tmp_path):
     ids=["cspnext-file-for-hrnet", "hrnet-file-for-rtmpose"],
 )
 def test_a_file_that_matches_nothing_stops_the_run_before_training(model, other, dataset, tmp_path):
-    from cephalo.train import run_fold
+    from cephalo.runs.train import run_fold
 
     path = tmp_path / "other.pth"
     other(path)
@@ -188,7 +188,7 @@ def test_a_checkpoint_of_another_size_is_refused(tmp_path):
 
 def test_a_run_records_what_it_loaded_and_predicts_without_the_file(dataset, tmp_path):
     from cephalo.ensemble.members import Predictor
-    from cephalo.train import run_fold
+    from cephalo.runs.train import run_fold
 
     path = tmp_path / "imagenet.pth"
     imagenet_hrnet(path)
@@ -202,7 +202,7 @@ def test_a_run_records_what_it_loaded_and_predicts_without_the_file(dataset, tmp
     (run / "run.json").write_text(json.dumps(dict(parameters=dict(dataset_dir=str(dataset)))))
     shutil.move(path, tmp_path / "gone.pth")
     from cephalo.data.prepared import load_images
-    from cephalo.train import prepared_images
+    from cephalo.runs.train import prepared_images
     from cephalo.tta import IDENTITY
 
     images = prepared_images(dataset, load_images(dataset)[:2])

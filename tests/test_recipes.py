@@ -203,7 +203,7 @@ def test_recipe_settings_are_validated(values, problem):
 def test_log_backends_missing_packages_are_named(dataset, tmp_path, monkeypatch):
     import importlib.util
 
-    from cephalo.train import run_fold
+    from cephalo.runs.train import run_fold
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
@@ -229,8 +229,8 @@ def test_the_recipe_parts_train_on_the_cpu(dataset, tmp_path, family, values):
     """EMA, the stage-2 switch, Albumentations, flips, Adam and the recipes' schedules in one
     tiny run each; the run records each of them."""
     from cephalo.checkpoints import load_checkpoint_file
-    from cephalo.train import run_fold
-    from cephalo.work_dir import scalar_logs
+    from cephalo.runs.train import run_fold
+    from cephalo.runs.work_dir import scalar_logs
 
     params = dict(
         values,

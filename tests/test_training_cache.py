@@ -155,8 +155,8 @@ def test_a_run_from_the_cache_predicts_in_original_pixels(dataset, tmp_path):
     cache's factor of about 0.6)."""
     from cephalo.checkpoints import load_checkpoint_file
     from cephalo.predictions import load_predictions
-    from cephalo.train import run_fold
-    from cephalo.work_dir import best_checkpoint
+    from cephalo.runs.train import run_fold
+    from cephalo.runs.work_dir import best_checkpoint
 
     params = dict(
         model="hrnet-tiny", input_size=(64, 64), sigma=8.0, epochs=2, lr=5e-3, batch_size=4

@@ -71,7 +71,7 @@ def test_notebook_trains_a_fold_and_beats_the_mean_shape(params, dataset, tmp_pa
 
 
 def test_two_gloo_processes_train_one_run(dataset, tmp_path):
-    from cephalo.train import run_fold
+    from cephalo.runs.train import run_fold
 
     metrics = run_fold(
         dict(model="rtmpose-tiny", epochs=2, processes=2, device="cpu", **QUICK),

@@ -33,9 +33,9 @@ from pathlib import Path
 import torch
 
 from cephalo.models.params import parse_params
-from cephalo.predict import predict_images, stack_images
-from cephalo.run_folder import RunFolder
-from cephalo.train import run_fold
+from cephalo.runs.predict import predict_images, stack_images
+from cephalo.runs.folder import RunFolder
+from cephalo.runs.train import run_fold
 
 work = Path(os.environ["WORK"])
 for model in ("rtmpose-t", "hrnet-w18"):
@@ -65,7 +65,7 @@ if [ "$("$PY" -c 'import torch; print(torch.cuda.device_count())')" -ge 2 ]; the
     WORK="$WORK" "$PY" -c '
 import os, time
 from pathlib import Path
-from cephalo.train import run_fold
+from cephalo.runs.train import run_fold
 work = Path(os.environ["WORK"])
 start = time.perf_counter()
 m = run_fold(dict(model="rtmpose-t", input_size=[512, 512], epochs=1, batch_size=8,

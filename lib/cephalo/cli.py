@@ -47,15 +47,15 @@ class LazyGroup(click.Group):
 @click.group(
     cls=LazyGroup,
     lazy={
-        "evaluate": "cephalo.evaluate:evaluate_command",
+        "evaluate": "cephalo.challenge.evaluate:evaluate_command",
         "run": "cephalo.experiments.commands:run_command",
         "config": "cephalo.experiments.commands:config_command",
         "leaderboard": "cephalo.experiments.commands:leaderboard_command",
         "tune": "cephalo.tuning.commands:tune_command",
         "dashboard": "cephalo.tuning.commands:dashboard_command",
         "ensemble": "cephalo.ensemble.commands:ensemble_command",
-        "predict": "cephalo.container.commands:predict_command",
-        "export": "cephalo.container.commands:export_command",
+        "predict": "cephalo.challenge.container.commands:predict_command",
+        "export": "cephalo.challenge.container.commands:export_command",
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )

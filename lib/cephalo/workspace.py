@@ -9,7 +9,7 @@ git), so that ``experiments/`` holds only specs::
     outputs/
         registry.db                       the results registry of every experiment
         <name>-best.yaml                  the experiment a study exports (``--export-best``)
-        <name>/runs/<variant>/fold<k>     run folders (cephalo.run_folder)
+        <name>/runs/<variant>/fold<k>     run folders (cephalo.runs.folder)
         <name>/trials/<trial>/fold<k>     a study's trial runs
         <name>/study.db                   the study's default storage
 

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cephalo.challenge.points import write_json
+from cephalo.challenge.submission import MANIFEST, read_submission_manifest, write_submission
 from cephalo.data.prepared import load_folds, load_images
 from cephalo.ensemble import fusion
 from cephalo.ensemble.fused import (
@@ -32,7 +34,6 @@ from cephalo.ensemble.members import load_members, member_entry
 from cephalo.ensemble.spec import members_of, read_ensemble_spec
 from cephalo.files import atomic_open, dump_json
 from cephalo.metrics import MRE, radial_errors, summarize
-from cephalo.submission import MANIFEST, read_submission_manifest, write_json, write_submission
 from cephalo.tta import IDENTITY
 from cephalo.workspace import Workspace
 
@@ -129,7 +130,7 @@ def scores_table(manifest: dict[str, Any]) -> pd.DataFrame:
 def predict_stack(ensemble: Path, stack: Path, out: Path) -> Path:
     """The submission's ensemble on a stack: every member with its view, fused with the
     stored weights, written as the challenge's JSON and validated."""
-    from cephalo.submission import validate
+    from cephalo.challenge.submission import validate
 
     manifest = read_submission_manifest(ensemble)
     members = load_members(manifest)

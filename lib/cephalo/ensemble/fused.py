@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from cephalo.challenge.submission import clip_to_images
 from cephalo.ensemble import fusion
 from cephalo.ensemble.distribution import fuse_distributions
 from cephalo.ensemble.members import (
@@ -14,7 +15,6 @@ from cephalo.ensemble.members import (
 )
 from cephalo.metrics import MRE
 from cephalo.predictions import Predictions
-from cephalo.submission import inside
 
 DISTRIBUTION = "distribution"
 
@@ -41,11 +41,11 @@ def fuse(
         for member, parts in zip(members, predictions, strict=True):
             entries += [(p, member.view) for p in parts]
             shares += [1 / (len(members) * len(parts))] * len(parts)
-        return inside(fuse_distributions(entries, np.array(shares)), sizes)
+        return clip_to_images(fuse_distributions(entries, np.array(shares)), sizes)
     coords, confidence = member_coords(predictions)
     if method in fusion.LEARNED:
-        return inside(fusion.apply_weights(coords, weights), sizes)
-    return inside(fusion.fuse_fixed(coords, method, confidence), sizes)
+        return clip_to_images(fusion.apply_weights(coords, weights), sizes)
+    return clip_to_images(fusion.fuse_fixed(coords, method, confidence), sizes)
 
 
 def fused_out_of_fold(
@@ -61,7 +61,7 @@ def fused_out_of_fold(
     if method in fusion.LEARNED:
         coords, _ = member_coords([[p] for p in oof])
         fused = fusion.cross_validated(method, coords, truth, spacing, folds)
-        return inside(fused, oof[0].image_size)
+        return clip_to_images(fused, oof[0].image_size)
     return fuse(method, members, [[p] for p in oof])
 
 

@@ -24,14 +24,14 @@ from cephalo.ensemble.members import (
 )
 from cephalo.errors import DataError
 from cephalo.predictions import Predictions
-from cephalo.run_folder import RunFolder
+from cephalo.runs.folder import RunFolder
 from cephalo.tta import View
 
 
 def oof_predictions(members: list[Member], cache: Path, raw: bool = False) -> list[Predictions]:
     """Every member's out-of-fold predictions (its folds' held-out sets put together), all
     of the same images in the same order."""
-    from cephalo.train import fold_split, prepared_images
+    from cephalo.runs.train import fold_split, prepared_images
 
     predictors: dict[Path, Predictor] = {}
     result: list[Predictions] = []
@@ -89,7 +89,7 @@ def stack_predictions(
     """Each member's models' predictions of ``stack`` (``models[i]``: member i's models),
     the stack read one slice at a time for each model."""
     from cephalo.data.prepare import check_stack
-    from cephalo.predict import stack_images
+    from cephalo.runs.predict import stack_images
 
     n_slices, _, _ = check_stack(Path(stack))  # before any model is loaded
     total = sum(len(m) for m in models)

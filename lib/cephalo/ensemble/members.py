@@ -7,7 +7,7 @@ models, the variant's full fit (trained on every image), or both (``test_models`
 fusion is learned on the fold models' out-of-fold predictions in every case.
 
 Models are rebuilt from the config each run trained with (``config.json``, as data; see
-:mod:`cephalo.run_folder`) and its best checkpoint (loaded with the kit's weights-only
+:mod:`cephalo.runs.folder`) and its best checkpoint (loaded with the kit's weights-only
 loader); nothing in a run folder is executed. Predictions are cached as
 ``.npz`` files (written atomically), so an interrupted ensemble resumes where it stopped.
 """
@@ -24,8 +24,8 @@ import pandas as pd
 
 from cephalo.errors import DataError
 from cephalo.predictions import Predictions, load_predictions
-from cephalo.run_folder import RunFolder
 from cephalo.run_states import COMPLETED
+from cephalo.runs.folder import RunFolder
 from cephalo.tta import View, parse_view
 
 
@@ -127,7 +127,7 @@ class Predictor:
     ) -> Predictions:
         """Predictions of the images under ``view``, coordinates mapped back to the
         original images (raw outputs, when kept, stay in the view's frame)."""
-        from cephalo.predict import predict_images
+        from cephalo.runs.predict import predict_images
 
         sizes = {}
 

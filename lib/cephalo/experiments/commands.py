@@ -107,7 +107,7 @@ def config_command(spec: str, variant: str | None, fold: str, out: str | None) -
 def resolved_config_text(
     spec_path: Path, dataset: Path | None, variant: str, params: dict, fold: str
 ) -> str:
-    """The config text of run ``variant``/``fold`` of a spec, as :func:`cephalo.train.run_fold`
+    """The config text of run ``variant``/``fold`` of a spec, as :func:`cephalo.runs.train.run_fold`
     would dump it (the landmark names of the dataset when it is prepared, else the 38)."""
     from mmengine.config import Config
 
@@ -116,7 +116,7 @@ def resolved_config_text(
     from cephalo.experiments.spec import FULL, run_name
     from cephalo.landmarks import LANDMARK_NAMES
     from cephalo.models.params import parse_params
-    from cephalo.train import run_config
+    from cephalo.runs.train import run_config
 
     dataset = dataset or SYNTHETIC / "prepared"
     manifest = read_manifest(dataset)

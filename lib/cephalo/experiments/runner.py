@@ -37,7 +37,7 @@ from cephalo.experiments.spec import Experiment, Run, SpecError, load_experiment
 from cephalo.experiments.worker import prepare_run, registry_row
 from cephalo.models.params import parse_params
 from cephalo.run_states import CHANGED, COMPLETED, FAILED, INTERRUPTED, PENDING
-from cephalo.work_dir import scalar_logs
+from cephalo.runs.work_dir import scalar_logs
 
 _log = logging.getLogger(__name__)
 

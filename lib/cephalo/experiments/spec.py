@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cephalo.errors import CephaloError, validation_problems
 from cephalo.models.params import parse_params
-from cephalo.run_folder import RunFolder
+from cephalo.runs.folder import RunFolder
 from cephalo.workspace import Workspace
 
 FULL = "full"

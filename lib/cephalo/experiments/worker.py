@@ -26,9 +26,9 @@ from typing import Any
 from cephalo.errors import NotFound
 from cephalo.experiments import registry
 from cephalo.experiments.spec import Run
-from cephalo.run_folder import RunFolder
 from cephalo.run_states import COMPLETED, FAILED, INTERRUPTED, PRUNED, RUNNING
-from cephalo.work_dir import checkpoint_epoch, resume_point
+from cephalo.runs.folder import RunFolder
+from cephalo.runs.work_dir import checkpoint_epoch, resume_point
 
 _log = logging.getLogger(__name__)
 

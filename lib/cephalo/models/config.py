@@ -67,7 +67,7 @@ def build_config(params: TrainParams, data: DataSpec, work_dir: Path) -> dict[st
         work_dir=str(work_dir),
         model=model(params, len(data.landmark_names)),
         train_dataloader=loader(data.train_ann, train_pipeline, train=True),
-        # What prediction runs (cephalo.predict), named as MMPose's configs name it.
+        # What prediction runs (cephalo.runs.predict), named as MMPose's configs name it.
         val_pipeline=val_pipeline,
         train_cfg=dict(by_epoch=True, max_epochs=params.epochs, val_interval=params.val_interval),
         optim_wrapper=optim_wrapper(params),

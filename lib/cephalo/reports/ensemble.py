@@ -12,13 +12,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from cephalo.challenge.submission import read_submission_manifest
 from cephalo.data.prepared import load_images
 from cephalo.ensemble.build import OOF_FILE, scores_table
 from cephalo.ensemble.fused import tta_effect
 from cephalo.ensemble.fusion import per_landmark
 from cephalo.landmarks import ANATOMY, LANDMARK_NAMES, landmark_labels
 from cephalo.metrics import MRE, radial_errors
-from cephalo.submission import read_submission_manifest
 
 
 class EnsembleResult:

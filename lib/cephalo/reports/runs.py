@@ -13,7 +13,7 @@ import pandas as pd
 
 from cephalo.landmarks import landmark_labels
 from cephalo.metrics import LEADERBOARD, MRE
-from cephalo.work_dir import scalar_logs
+from cephalo.runs.work_dir import scalar_logs
 
 
 def read_scalars(run_dir: str | os.PathLike[str]) -> pd.DataFrame:

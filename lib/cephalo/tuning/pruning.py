@@ -2,7 +2,7 @@
 the live Optuna trial and stops training when the study's pruner says so.
 
 The tuner passes the hook's config (the trial's address: storage URL, study, trial id) and
-this module's name to the training notebook; :func:`cephalo.train.run_fold` adds both to the
+this module's name to the training notebook; :func:`cephalo.runs.train.run_fold` adds both to the
 run's config, as data. Raising
 ``optuna.TrialPruned`` ends the training cell; the tuner reads that from the executed
 notebook and ends the trial PRUNED (not FAILED).

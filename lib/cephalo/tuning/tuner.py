@@ -29,8 +29,8 @@ import yaml
 from cephalo.experiments.spec import Run, SpecError, prepared_dataset
 from cephalo.experiments.worker import execute_run, prepare_run
 from cephalo.models.params import parse_params
-from cephalo.run_folder import RunFolder
 from cephalo.run_states import COMPLETED, INTERRUPTED, PRUNED
+from cephalo.runs.folder import RunFolder
 from cephalo.tuning.pruning import PRUNING_MODULE, pruning_hook
 from cephalo.tuning.spec import TuneSpec, exported_params, read_tune_spec, trial_params
 from cephalo.tuning.storage import HEARTBEAT_S, masked, open_storage

@@ -1,6 +1,6 @@
 """A run's folder: the one place that knows its layout.
 
-A run is one model trained on one fold. Training (:mod:`cephalo.train`), the batch runner
+A run is one model trained on one fold. Training (:mod:`cephalo.runs.train`), the batch runner
 and the tuner (:mod:`cephalo.experiments.worker`), the ensemble and the benchmarks all read
 and write the same folder; each goes through :class:`RunFolder` for its files::
 
@@ -13,7 +13,7 @@ and write the same folder; each goes through :class:`RunFolder` for its files::
     data/train.json        the fold's training images (COCO subset of the prepared dataset,
                            or of its training cache: cephalo.data.cache)
     data/val.json          its held-out images (absent for a full fit)
-    train/                 MMEngine's work dir: checkpoints, logs, scalars (cephalo.work_dir)
+    train/                 MMEngine's work dir: checkpoints, logs, scalars (cephalo.runs.work_dir)
     predictions/oof.npz    held-out predictions (cephalo.predictions format)
     predictions/test.npz   test-stack predictions, when a test stack is given
     metrics.json           MRE / SDR on the held-out fold, per landmark, and the mean-shape
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from cephalo.files import dump_json
-from cephalo.work_dir import WORK_DIR, best_checkpoint
+from cephalo.runs.work_dir import WORK_DIR, best_checkpoint
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ class RunFolder:
     def load_model(self, device: str, config: dict[str, Any] | None = None) -> Any:
         """The trained model (its kept checkpoint) on ``device``, in eval mode, built from
         ``config`` (default: :meth:`trained_config`)."""
-        from cephalo.predict import load_model
+        from cephalo.runs.predict import load_model
 
         config = config if config is not None else self.trained_config()
         return load_model(config, best_checkpoint(self.work_dir), device=device)

@@ -1,14 +1,9 @@
 """``cephalo evaluate``: score a challenge-format prediction file against release-format
 ground truth, with the challenge metric (:mod:`cephalo.metrics`).
 
-The prediction file is what the challenge's evaluation container writes::
-
-    {"name": "Orthodontic landmarks", "type": "Multiple points",
-     "points": [{"name": "1", "point": [x, y, z]}, ...], "version": {"major": 1, "minor": 0}}
-
-one entry per (image, landmark), z the 1-based slice of the input stack, x and y pixels of
-the unpadded image. The ground truth is the release's ``train-gt.json`` layout (read by
-:func:`cephalo.data.release.read_gt`), which also gives each slice's spacing.
+The prediction file is the challenge's (:mod:`cephalo.challenge.points`); the ground truth
+the release's ``train-gt.json`` layout (read by :func:`cephalo.data.release.read_gt`), which
+also gives each slice's spacing.
 
 Every problem with the inputs is a :class:`~cephalo.errors.DataError` naming the file, the
 slice and the landmark: a prediction file that leaves out a landmark or a slice, or scores a
@@ -25,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +29,10 @@ import click
 import numpy as np
 import pandas as pd
 
+from cephalo.challenge.points import read_predictions
 from cephalo.data.groups import check_covers, meta_groups, spacing_group
-from cephalo.data.release import ImageLandmarks, landmark_key, read_gt
+from cephalo.data.release import ImageLandmarks, read_gt
 from cephalo.errors import DataError
-from cephalo.files import read_json
 from cephalo.landmarks import LANDMARK_NAMES, landmark_label
 from cephalo.metrics import (
     LEADERBOARD,
@@ -78,59 +73,6 @@ class Report:
             per_landmark=self.per_landmark.reset_index().to_dict(orient="records"),
             per_group=self.per_group.reset_index().to_dict(orient="records"),
         )
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def read_predictions(
-    path: str | os.PathLike[str], names: Sequence[str] = LANDMARK_NAMES
-) -> dict[int, np.ndarray]:
-    """The predictions of a challenge-format file: ``{z: (K, 2) array}``, sorted by z, with
-    the landmarks in the order of ``names``.
-
-    Raises DataError (naming file, slice and landmark) for a structure other than the
-    challenge's, an unknown landmark name, a non-integer slice, a non-finite coordinate, a
-    landmark given twice for one slice, or a slice that lacks some landmarks.
-    """
-    path = Path(path)
-    data = read_json(path, "predictions")
-    if not isinstance(data, dict) or not isinstance(data.get("points"), list):
-        raise DataError(
-            f"{path}: expected the challenge's 'Multiple points' JSON, an object with a "
-            "'points' list of {'name': ..., 'point': [x, y, z]}"
-        )
-    index = {str(name): k for k, name in enumerate(names)}
-    points: dict[int, np.ndarray] = {}
-    for i, entry in enumerate(data["points"]):
-        where = f"{path}: points[{i}]"
-        if not isinstance(entry, dict) or "name" not in entry or "point" not in entry:
-            raise DataError(f"{where}: need an object with 'name' and 'point'")
-        name, point = landmark_key(entry["name"]) or entry["name"], entry["point"]
-        if not isinstance(point, list) or len(point) != 3 or not all(map(_is_number, point)):
-            raise DataError(f"{where} (landmark {name!r}): 'point' must be [x, y, z] numbers")
-        x, y, z = point
-        if not math.isfinite(z) or z != int(z) or z < 1:
-            raise DataError(f"{where} (landmark {name!r}): z={z} is not a 1-based slice index")
-        z = int(z)
-        where = f"{path}: z={z}, landmark {name!r}"
-        if not isinstance(name, str) or name not in index:
-            raise DataError(
-                f"{where}: the name must be one of '{names[0]}'..'{names[-1]}' (or integers)"
-            )
-        if not (math.isfinite(x) and math.isfinite(y)):
-            raise DataError(f"{where}: coordinate ({x}, {y}) is not finite")
-        slice_points = points.setdefault(z, np.full((len(names), 2), np.nan))
-        if not np.isnan(slice_points[index[name]]).all():
-            raise DataError(f"{where}: predicted twice")
-        slice_points[index[name]] = x, y
-    for z, slice_points in points.items():
-        missing = [names[k] for k in np.flatnonzero(np.isnan(slice_points).any(axis=1))]
-        if missing:
-            shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
-            raise DataError(f"{path}: z={z} lacks {len(missing)} landmark(s): {shown}")
-    return dict(sorted(points.items()))
 
 
 def _read_truth(path: Path) -> list[ImageLandmarks]:

@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cephalo.challenge.points import write_json
+from cephalo.challenge.submission import git_commit, read_submission_manifest, versions
 from cephalo.errors import DataError
 from cephalo.files import dump_json
 from cephalo.landmarks import LANDMARK_NAMES
-from cephalo.run_folder import RunFolder
-from cephalo.submission import git_commit, read_submission_manifest, versions, write_json
-from cephalo.work_dir import best_checkpoint
+from cephalo.runs.folder import RunFolder
+from cephalo.runs.work_dir import best_checkpoint
 
 if TYPE_CHECKING:
     from cephalo.models.params import TrainParams
@@ -183,13 +184,13 @@ def predict_with_bundle(
     bundle: str | os.PathLike[str], stack_or_folder: str | os.PathLike[str], out: Path
 ) -> Path:
     """The bundle's ensemble on a stack, written as the challenge's JSON and validated."""
+    from cephalo.challenge.submission import validate
     from cephalo.ensemble.fused import fuse
     from cephalo.ensemble.inference import stack_predictions
     from cephalo.ensemble.members import Member, Predictor
     from cephalo.models.device import inference_device
     from cephalo.models.params import TrainParams
-    from cephalo.predict import load_model
-    from cephalo.submission import validate
+    from cephalo.runs.predict import load_model
     from cephalo.tta import parse_view
 
     bundle = Path(bundle)
@@ -238,7 +239,7 @@ def check_expected(out: Path, expected: Path, tolerance_px: float) -> float:
     """The largest distance (pixels) between a landmark of ``out`` and of ``expected``;
     DataError, naming the slice and landmark, when it exceeds ``tolerance_px`` or the two
     files hold other slices."""
-    from cephalo.evaluate import read_predictions
+    from cephalo.challenge.points import read_predictions
 
     got, wanted = read_predictions(out), read_predictions(expected)
     if sorted(got) != sorted(wanted):

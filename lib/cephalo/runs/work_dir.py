@@ -6,7 +6,7 @@ goes on from there when it runs again with the same settings: MMEngine's resume 
 weights, the optimizer, the schedule, the epoch and the best score so far, through the kit's
 weights-only loader. The batch runner and the tuner keep such a run's folder
 (:func:`cephalo.experiments.worker.prepare_run`, which records the epoch in ``run.json``)
-and :func:`cephalo.train.run_fold` resumes it; a run whose settings changed starts afresh.
+and :func:`cephalo.runs.train.run_fold` resumes it; a run whose settings changed starts afresh.
 """
 
 from __future__ import annotations

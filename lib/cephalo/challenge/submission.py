@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from cephalo.challenge.points import write_json
 from cephalo.errors import DataError
 from cephalo.files import atomic_open, read_json
 from cephalo.landmarks import LANDMARK_NAMES
@@ -38,27 +39,6 @@ VERSIONED = ("cephalo", "torch", "mmpose", "mmengine", "mmcv", "numpy", "optuna"
 def read_submission_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """A submission folder's manifest; a DataError naming it when the folder has none."""
     return read_json(Path(folder) / MANIFEST, "a submission's manifest: cephalo ensemble")
-
-
-def challenge_json(slices: np.ndarray, coords: np.ndarray) -> dict[str, Any]:
-    """The challenge's JSON object for ``coords`` (N, 38, 2) of 1-based ``slices`` (N,)."""
-    points = [
-        {"name": name, "point": [float(x), float(y), int(z)]}
-        for z, image in zip(slices, coords, strict=True)
-        for name, (x, y) in zip(LANDMARK_NAMES, image, strict=True)
-    ]
-    return {
-        "name": "Orthodontic landmarks",
-        "type": "Multiple points",
-        "points": points,
-        "version": {"major": 1, "minor": 0},
-    }
-
-
-def write_json(path: str | os.PathLike[str], slices: np.ndarray, coords: np.ndarray) -> Path:
-    with atomic_open(path, "w") as f:
-        json.dump(challenge_json(slices, coords), f)
-    return Path(path)
 
 
 def write_submission(
@@ -86,7 +66,7 @@ def write_submission(
     return folder
 
 
-def inside(coords: np.ndarray, image_sizes: np.ndarray) -> np.ndarray:
+def clip_to_images(coords: np.ndarray, image_sizes: np.ndarray) -> np.ndarray:
     """(N, K, 2) coordinates clipped to their images (``image_sizes`` (N, 2) width, height):
     a model's input crop reaches past the image (aspect padding), an answer there cannot be
     right, and the challenge wants points on the image."""
@@ -100,7 +80,7 @@ def validate(
     """Check a prediction file for the stack: every slice (exactly ``slices``) x every
     landmark, finite, inside the unpadded image (``image_sizes`` (N, 2) width, height in the
     order of ``slices``). Raises DataError naming the slice and landmark."""
-    from cephalo.evaluate import read_predictions
+    from cephalo.challenge.points import read_predictions
 
     predicted = read_predictions(path)  # structure, names, duplicates, missing landmarks
     wanted = {int(z) for z in slices}

@@ -1,12 +1,12 @@
 """One training run: one model on one fold, leaving behind what tuning and fusion need in
-its folder (:mod:`cephalo.run_folder`: the parameters, the resolved config as code and as
+its folder (:mod:`cephalo.runs.folder`: the parameters, the resolved config as code and as
 data, the fold's subsets, MMEngine's work dir, the predictions and the metrics).
 
 A ``pretrained`` file is mapped onto the backbone before training (or the run is refused:
 :mod:`cephalo.models.pretrained`); ``metrics.json`` records how many backbone tensors it gave.
 
 A run folder that already holds a checkpoint of the same parameters (an attempt that was
-killed or failed) resumes from it (:mod:`cephalo.work_dir`); one of other parameters is
+killed or failed) resumes from it (:mod:`cephalo.runs.work_dir`); one of other parameters is
 cleared of the earlier attempt's training outputs first.
 
 ``fold=None`` trains on every image (a full fit for the final submission) and skips
@@ -42,8 +42,8 @@ from cephalo.models.pipelines import cache_long_side
 from cephalo.models.pretrained import with_pretrained
 from cephalo.models.training import missing_log_packages, uses_amp
 from cephalo.predictions import Predictions
-from cephalo.run_folder import RunFolder
-from cephalo.work_dir import checkpoint_epoch, resume_point
+from cephalo.runs.folder import RunFolder
+from cephalo.runs.work_dir import checkpoint_epoch, resume_point
 
 _log = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ def train(run_dir: Path, config: dict[str, Any], processes: int) -> None:
             "--standalone",
             f"--nproc_per_node={processes}",
             "-m",
-            "cephalo.distributed",
+            "cephalo.runs.distributed",
             str(RunFolder(run_dir).config_data),
         ]
         subprocess.run(command, check=True)
@@ -267,7 +267,7 @@ def runtime_config(config: dict[str, Any]) -> Any:
 def _predict(
     model: Any, pipeline: list[dict[str, Any]], images: Any, params: TrainParams
 ) -> Predictions:
-    from cephalo.predict import predict_images
+    from cephalo.runs.predict import predict_images
 
     return predict_images(
         model,

@@ -5,7 +5,7 @@ process: one process per GPU (NCCL), or several CPU processes (gloo). Each proce
 same ``config.json`` (the config as data: nothing in it is executed); MMEngine shards the
 data and averages the gradients. ``batch_size`` is per process.
 
-    python -m torch.distributed.run --nproc_per_node 2 -m cephalo.distributed RUN/config.json
+    python -m torch.distributed.run --nproc_per_node 2 -m cephalo.runs.distributed RUN/config.json
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def train(config_path: str) -> None:
     import torch
     from mmengine.runner import Runner
 
-    from cephalo.train import runtime_config
+    from cephalo.runs.train import runtime_config
 
     config = runtime_config(json.loads(Path(config_path).read_text()))
     config.launcher = "pytorch"
