@@ -120,7 +120,7 @@ def test_the_container_installs_the_kit_from_its_lock_and_checks_its_own_output(
     # the image installs this checkout's kit: its lock and setup script byte for byte
     for name in ("requirements/constraints.txt", "tools/setup_env.sh", "pyproject.toml"):
         assert (out / "kit" / name).read_bytes() == (REPO_ROOT / name).read_bytes()
-    assert (out / "kit" / "lib" / "cephalo" / "cli.py").is_file()
+    assert (out / "kit" / "lib" / "cephalo" / "cli" / "main.py").is_file()
     assert not list((out / "kit").rglob("__pycache__"))
 
     instructions = _instructions((out / "Dockerfile").read_text())

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cephalo.challenge.evaluate import evaluate_command, evaluate_files
+from cephalo.challenge.evaluate import evaluate_files
 from cephalo.challenge.points import read_predictions
 from cephalo.cli import main
+from cephalo.cli.evaluate import evaluate_command
 from cephalo.data.release import ImageLandmarks, write_gt
 from cephalo.errors import DataError
 from cephalo.landmarks import LANDMARK_NAMES, NUM_LANDMARKS

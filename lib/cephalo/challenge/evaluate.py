@@ -1,4 +1,4 @@
-"""``cephalo evaluate``: score a challenge-format prediction file against release-format
+"""Score a challenge-format prediction file against release-format
 ground truth, with the challenge metric (:mod:`cephalo.metrics`).
 
 The prediction file is the challenge's (:mod:`cephalo.challenge.points`); the ground truth
@@ -17,7 +17,6 @@ such as the synthetic generator's ``train-meta.json`` (``{"images": [{"z": 1,
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -25,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import pandas as pd
 
@@ -169,33 +167,3 @@ def format_report(report: Report) -> str:
             _format_table(report.per_group),
         ]
     )
-
-
-@click.command("evaluate")
-@click.option(
-    "--pred",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Predictions in the challenge's JSON format ('Multiple points').",
-)
-@click.option(
-    "--gt",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Ground truth in the release's format, e.g. train-gt.json.",
-)
-@click.option(
-    "--meta",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Sidecar naming each slice's centre (e.g. train-meta.json): adds per-centre rows.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document, not tables.")
-def evaluate_command(pred: str, gt: str, meta: str | None, as_json: bool) -> None:
-    """Score a prediction file with the challenge metric (MRE, SDR 2.0-4.0 mm), overall,
-    per landmark and per group of images."""
-    report = evaluate_files(pred, gt, groups=meta)
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=1, allow_nan=False))
-    else:
-        click.echo(format_report(report))

@@ -1,0 +1,5 @@
+"""``python -m cephalo.cli``: the ``cephalo`` command."""
+
+from cephalo.cli.main import main
+
+main()
