@@ -40,7 +40,7 @@ def write_benchmark_bundle(out: Path) -> None:
     from mmpose.utils import register_all_modules
 
     import cephalo.mmpose_plugins  # noqa: F401  (the kit's codecs)
-    from cephalo.challenge.container.bundle import partial_folder, seal, write_model
+    from cephalo.container.bundle import partial_folder, seal, write_model
     from cephalo.landmarks import NUM_LANDMARKS, mmpose_metainfo
     from cephalo.models.network import model as network_config
     from cephalo.models.params import parse_params

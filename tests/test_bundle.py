@@ -63,7 +63,7 @@ def test_a_bundle_predicts_the_submission_with_nothing_else_at_hand(fast_demo, t
 
 
 def test_a_bundle_refuses_what_it_cannot_trust_or_find(fast_demo, tmp_path):
-    from cephalo.challenge.container.bundle import (
+    from cephalo.container.bundle import (
         export_bundle,
         input_stack,
         predict_with_bundle,
@@ -107,7 +107,7 @@ def _instructions(dockerfile: str) -> list[tuple[str, str]]:
 def test_the_container_installs_the_kit_from_its_lock_and_checks_its_own_output(
     fast_demo, tmp_path
 ):
-    from cephalo.challenge.container.bundle import read_bundle
+    from cephalo.container.bundle import read_bundle
     from cephalo.paths import REPO_ROOT
 
     _, submission, _ = fast_demo

@@ -170,10 +170,10 @@ def test_a_member_predicts_as_trained_whatever_the_config_code_becomes(
     not from its parameters through today's config code: a changed default (here the crop's
     padding) leaves its predictions as they were. A run without config.json (made
     before it existed) is rebuilt from params.json, and then the change shows."""
-    from cephalo.data.prepared import load_images
+    from cephalo.data.prepared import load_images, prepared_images
     from cephalo.ensemble.members import Predictor
     from cephalo.runs.folder import RunFolder
-    from cephalo.runs.train import prepared_images, run_fold
+    from cephalo.runs.train import run_fold
     from cephalo.tta import IDENTITY
 
     run = tmp_path / "run"

@@ -95,7 +95,8 @@ class StartingWeightsHook(Hook):
 def starting_weights(model: str, pretrained: Path, dataset: Path, tmp_path: Path) -> dict:
     """The backbone weights a run of ``model`` with ``pretrained`` starts training from,
     through the kit's config and MMEngine's own Runner.train."""
-    from cephalo.runs.train import train, write_subset
+    from cephalo.data.prepared import write_subset
+    from cephalo.runs.train import train
 
     params = TrainParams(model=model, pretrained=str(pretrained), **TINY)
     ids = json.loads((dataset / "annotations.json").read_text())["images"]
@@ -201,8 +202,7 @@ def test_a_run_records_what_it_loaded_and_predicts_without_the_file(dataset, tmp
     # The ensemble's rebuild needs the run folder, not the pretrained file.
     (run / "run.json").write_text(json.dumps(dict(parameters=dict(dataset_dir=str(dataset)))))
     shutil.move(path, tmp_path / "gone.pth")
-    from cephalo.data.prepared import load_images
-    from cephalo.runs.train import prepared_images
+    from cephalo.data.prepared import load_images, prepared_images
     from cephalo.tta import IDENTITY
 
     images = prepared_images(dataset, load_images(dataset)[:2])

@@ -1,3 +1,4 @@
 """What the challenge defines: its prediction file (:mod:`.points`), its evaluation
-(:mod:`.evaluate`), the submission folder the kit writes (:mod:`.submission`), and the
-container the platform runs (:mod:`.container`)."""
+(:mod:`.evaluate`), and the submission folder the kit writes in its format
+(:mod:`.submission`). The container the platform runs packs an ensemble, so it stands above
+the ensemble, in :mod:`cephalo.container`."""

@@ -2,7 +2,7 @@
 ground truth, with the challenge metric (:mod:`cephalo.metrics`).
 
 The prediction file is the challenge's (:mod:`cephalo.challenge.points`); the ground truth
-the release's ``train-gt.json`` layout (read by :func:`cephalo.data.release.read_gt`), which
+the release's ``train-gt.json`` layout (read by :func:`cephalo.data.release.read_truth`), which
 also gives each slice's spacing.
 
 Every problem with the inputs is a :class:`~cephalo.errors.DataError` naming the file, the
@@ -17,7 +17,6 @@ such as the synthetic generator's ``train-meta.json`` (``{"images": [{"z": 1,
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,8 +28,7 @@ import pandas as pd
 
 from cephalo.challenge.points import read_predictions
 from cephalo.data.groups import check_covers, meta_groups, spacing_group
-from cephalo.data.release import ImageLandmarks, read_gt
-from cephalo.errors import DataError
+from cephalo.data.release import read_truth
 from cephalo.landmarks import LANDMARK_NAMES, landmark_label
 from cephalo.metrics import (
     LEADERBOARD,
@@ -73,26 +71,6 @@ class Report:
         )
 
 
-def _read_truth(path: Path) -> list[ImageLandmarks]:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file (ground truth)")
-    try:
-        records = read_gt(path)
-    except ValueError as error:
-        raise DataError(str(error)) from None
-    if not records:
-        raise DataError(f"{path}: no landmarks at all")
-    for record in records:
-        if not (math.isfinite(record.spacing) and record.spacing > 0):
-            raise DataError(
-                f"{path}: z={record.z}: scale {record.spacing} is not a positive number"
-            )
-        bad = np.flatnonzero(~np.isfinite(record.points).all(axis=1))
-        if bad.size:
-            raise DataError(f"{path}: z={record.z}, landmark {LANDMARK_NAMES[bad[0]]}: not finite")
-    return records
-
-
 def evaluate_files(
     pred_path: str | os.PathLike[str],
     gt_path: str | os.PathLike[str],
@@ -105,7 +83,7 @@ def evaluate_files(
     ``train-meta.json`` (grouped by its ``centre``), or ``{name: {z: label}}``.
     """
     pred_path, gt_path = Path(pred_path), Path(gt_path)
-    records = _read_truth(gt_path)
+    records = read_truth(gt_path)
     predictions = read_predictions(pred_path)
     check_covers(pred_path, set(predictions), records)
     extra: dict[str, Mapping[int, str]]

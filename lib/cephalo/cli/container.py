@@ -58,7 +58,7 @@ def predict_command(
     the grand-challenge container does (slice by slice, padding cropped, every member with
     its TTA view, fused with the stored weights). Either --ensemble with --stack, or
     --bundle (with --input)."""
-    from cephalo.challenge.container.bundle import (
+    from cephalo.container.bundle import (
         PLATFORM_INPUT,
         PLATFORM_OUTPUT,
         check_expected,
@@ -129,8 +129,8 @@ def export_command(
     """Copy what the SUBMISSION's ensemble needs to predict into one self-contained folder
     (weights, model configs, views, fusion weights, checksums): `cephalo predict --bundle`
     runs it with no run folder, dataset or registry at hand."""
-    from cephalo.challenge.container.bundle import bundle_size, export_bundle, submission_test_stack
-    from cephalo.challenge.container.image import write_container
+    from cephalo.container.bundle import bundle_size, export_bundle, submission_test_stack
+    from cephalo.container.image import write_container
 
     path = export_bundle(submission, out)
     click.echo(f"bundle: {path} ({bundle_size(path) / 1e6:.1f} MB)")

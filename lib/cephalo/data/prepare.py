@@ -9,18 +9,16 @@ complete (see :mod:`cephalo.data.prepared`), and a finished one is not redone.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import SimpleITK as sitk
 from tqdm import tqdm
 
 from cephalo.data.groups import meta_groups, spacing_group
 from cephalo.data.prepared import DatasetWriter, PreparedImage, is_prepared
-from cephalo.data.release import ImageLandmarks, read_gt, read_slice, unpadded_size
+from cephalo.data.release import ImageLandmarks, read_slice, read_truth, unpadded_size
 from cephalo.errors import DataError
 from cephalo.landmarks import LANDMARK_NAMES
 
@@ -66,23 +64,10 @@ def _check_not_truncated(stack: Path, expected: int, slice_bytes: int) -> None:
 
 def check_gt(gt: Path, n_slices: int, stack: Path) -> list[ImageLandmarks]:
     """The ground truth, one record per slice, after checking it against the stack."""
-    if not gt.is_file():
-        raise DataError(f"{gt}: no such file")
-    try:
-        records = read_gt(gt)
-    except ValueError as error:
-        raise DataError(str(error)) from None
+    records = read_truth(gt)
     for record in records:
         if not 1 <= record.z <= n_slices:
             raise DataError(f"{gt}: z={record.z} is outside {stack.name} ({n_slices} slices)")
-        if not (math.isfinite(record.spacing) and record.spacing > 0):
-            raise DataError(
-                f"{gt}: z={record.z}: scale must be a positive number of mm per "
-                f"pixel, got {record.spacing}"
-            )
-        for name, (x, y) in zip(LANDMARK_NAMES, record.points, strict=True):
-            if not (np.isfinite(x) and np.isfinite(y)):
-                raise DataError(f"{gt}: z={record.z}, landmark {name}: coordinate ({x}, {y})")
     unlabelled = sorted(set(range(1, n_slices + 1)) - {r.z for r in records})
     if unlabelled:
         shown = ", ".join(map(str, unlabelled[:10])) + (" ..." if len(unlabelled) > 10 else "")

@@ -210,6 +210,42 @@ def load_folds(root: str | os.PathLike[str]) -> pd.DataFrame:
     return pd.read_csv(_dataset_file(root, FOLDS))
 
 
+def fold_split(dataset_dir: Path, fold: int | None) -> tuple[list[int], list[int]]:
+    """(training image ids, held-out image ids) of ``fold``; None holds out nothing."""
+    folds = load_folds(dataset_dir)
+    if fold is None:
+        return folds["image_id"].tolist(), []
+    if fold not in set(folds["fold"]):
+        raise DataError(
+            f"fold {fold} does not exist in {dataset_dir} (folds: {sorted(set(folds['fold']))})"
+        )
+    held_out = folds["fold"] == fold
+    return folds.loc[~held_out, "image_id"].tolist(), folds.loc[held_out, "image_id"].tolist()
+
+
+def write_subset(dataset_dir: Path, image_ids: Sequence[int], path: Path) -> Path:
+    """The prepared dataset's COCO annotations restricted to ``image_ids``."""
+    coco = json.loads(_dataset_file(dataset_dir, ANNOTATIONS).read_text())
+    keep = set(image_ids)
+    subset = dict(
+        coco,
+        images=[i for i in coco["images"] if i["id"] in keep],
+        annotations=[a for a in coco["annotations"] if a["image_id"] in keep],
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(subset))
+    return path
+
+
+def prepared_images(
+    dataset_dir: Path, images: Sequence[PreparedImage]
+) -> Iterator[tuple[int, np.ndarray, float]]:
+    """(image id, BGR pixels, spacing), read one at a time."""
+    for image in images:
+        pixels = cv2.imread(str(Path(dataset_dir) / IMAGES / image.file_name), cv2.IMREAD_COLOR)
+        yield image.image_id, pixels, image.spacing
+
+
 def _dataset_file(root: str | os.PathLike[str], name: str) -> Path:
     """The file ``name`` of the prepared dataset ``root``; NotFound naming both when the
     folder is not (or no longer) one."""

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from cephalo.errors import DataError
 from cephalo.files import atomic_open
 from cephalo.landmarks import LANDMARK_NAMES, NUM_LANDMARKS
 
@@ -236,6 +237,33 @@ def _parse_entry(i: int, entry: Any) -> tuple[int, int, float, float, float]:
     if not math.isfinite(z) or z != int(z):
         raise ValueError(f"{where}: z={z} is not a slice index")
     return int(z), _NAME_INDEX[name], float(x), float(y), scale
+
+
+def read_truth(path: Path, what: str = "ground truth") -> list[ImageLandmarks]:
+    """The ground truth of ``path``, one record per slice, checked as every reader needs it:
+    a DataError naming the file (and the slice and landmark) when it is missing, cannot be
+    read (:func:`read_gt`), holds nothing, or has a spacing or a coordinate that is not a
+    positive / finite number."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file ({what})")
+    try:
+        records = read_gt(path)
+    except ValueError as error:
+        raise DataError(str(error)) from None
+    if not records:
+        raise DataError(f"{path}: no landmarks at all")
+    for record in records:
+        if not (math.isfinite(record.spacing) and record.spacing > 0):
+            raise DataError(
+                f"{path}: z={record.z}: scale must be a positive number of mm per pixel, "
+                f"got {record.spacing}"
+            )
+        for name, (x, y) in zip(LANDMARK_NAMES, record.points, strict=True):
+            if not (np.isfinite(x) and np.isfinite(y)):
+                raise DataError(
+                    f"{path}: z={record.z}, landmark {name}: coordinate ({x}, {y}) is not finite"
+                )
+    return records
 
 
 def read_gt(path: str | os.PathLike[str]) -> list[ImageLandmarks]:

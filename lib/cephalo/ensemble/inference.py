@@ -31,7 +31,7 @@ from cephalo.tta import View
 def oof_predictions(members: list[Member], cache: Path, raw: bool = False) -> list[Predictions]:
     """Every member's out-of-fold predictions (its folds' held-out sets put together), all
     of the same images in the same order."""
-    from cephalo.runs.train import fold_split, prepared_images
+    from cephalo.data.prepared import fold_split, prepared_images
 
     predictors: dict[Path, Predictor] = {}
     result: list[Predictions] = []

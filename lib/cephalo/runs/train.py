@@ -23,17 +23,23 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from cephalo.baselines import mean_shape
 from cephalo.data.cache import cache_dir, training_cache
-from cephalo.data.prepared import PreparedImage, load_folds, load_images, read_manifest
-from cephalo.errors import DataError, ParamsError
+from cephalo.data.prepared import (
+    PreparedImage,
+    fold_split,
+    load_images,
+    prepared_images,
+    read_manifest,
+    write_subset,
+)
+from cephalo.errors import ParamsError
 from cephalo.metrics import per_landmark, radial_errors, summarize
 from cephalo.models.config import DataSpec, build_config
 from cephalo.models.device import inference_device
@@ -54,46 +60,10 @@ _log = logging.getLogger(__name__)
 RUNTIME_FORMATTING = False
 
 
-def fold_split(dataset_dir: Path, fold: int | None) -> tuple[list[int], list[int]]:
-    """(training image ids, held-out image ids) of ``fold``; None holds out nothing."""
-    folds = load_folds(dataset_dir)
-    if fold is None:
-        return folds["image_id"].tolist(), []
-    if fold not in set(folds["fold"]):
-        raise DataError(
-            f"fold {fold} does not exist in {dataset_dir} (folds: {sorted(set(folds['fold']))})"
-        )
-    held_out = folds["fold"] == fold
-    return folds.loc[~held_out, "image_id"].tolist(), folds.loc[held_out, "image_id"].tolist()
-
-
-def write_subset(dataset_dir: Path, image_ids: Sequence[int], path: Path) -> Path:
-    """The prepared dataset's COCO annotations restricted to ``image_ids``."""
-    coco = json.loads((dataset_dir / "annotations.json").read_text())
-    keep = set(image_ids)
-    subset = dict(
-        coco,
-        images=[i for i in coco["images"] if i["id"] in keep],
-        annotations=[a for a in coco["annotations"] if a["image_id"] in keep],
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(subset))
-    return path
-
-
 def use_device(params: TrainParams) -> None:
     """Hide GPUs when the parameters ask for the CPU (before torch first looks for them)."""
     if params.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
-
-
-def prepared_images(
-    dataset_dir: Path, images: Sequence[PreparedImage]
-) -> Iterator[tuple[int, np.ndarray, float]]:
-    """(image id, BGR pixels, spacing), read one at a time."""
-    for image in images:
-        pixels = cv2.imread(str(dataset_dir / "images" / image.file_name), cv2.IMREAD_COLOR)
-        yield image.image_id, pixels, image.spacing
 
 
 def score(

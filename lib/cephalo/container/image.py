@@ -44,7 +44,7 @@ def image_name(bundle: Path) -> str:
 def write_container(bundle: str | os.PathLike[str], test_stack: Path, test_slices: int = 2) -> Path:
     """Write the container's files into the exported ``bundle`` folder; ``expected_output``
     is the bundle's prediction of the first ``test_slices`` slices of ``test_stack``."""
-    from cephalo.challenge.container.bundle import predict_with_bundle
+    from cephalo.container.bundle import predict_with_bundle
     from cephalo.data.release import read_slice, stack_info, write_stack
 
     bundle = Path(bundle)
