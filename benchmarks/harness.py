@@ -147,7 +147,8 @@ def in_fresh_process(benchmark: str, **kwargs: Any) -> Any:
     """What ``child(**kwargs)`` of module ``benchmark`` returns in a new interpreter."""
     with tempfile.TemporaryDirectory(prefix="child-") as tmp:
         report = Path(tmp) / "child.json"
-        command([sys.executable, "-m", benchmark, "--child", json.dumps(kwargs), str(report)])
+        args = [sys.executable, "-m", benchmark, "--child", json.dumps(kwargs), str(report)]
+        command(args, cwd=ROOT)
         return json.loads(report.read_text())
 
 

@@ -114,18 +114,9 @@ def measure(bench: Bench, trials: int) -> None:
     hook = hook_cost(storage, bench.scratch)
     parts = [trial_parts(t, hook) for t in study.trials]
     mean = {key: statistics.mean(p[key] for p in parts) for key in parts[0]}
-    for key in (
-        "wall",
-        "runner",
-        "tuner",
-        "papermill",
-        "imports",
-        "setup",
-        "hook",
-        "predict",
-        "score",
-    ):
-        bench.informative(f"{key} (mean)", mean[f"{key}_seconds"], "s")
+    for key, seconds in mean.items():
+        if key != "overhead_seconds":  # held below
+            bench.informative(f"{key.removesuffix('_seconds')} (mean)", seconds, "s")
     bench.informative("first validation's pruning hook", hook["first_seconds"], "s")
     if trials > 1:
         steady = statistics.mean(p["overhead_seconds"] for p in parts[1:])

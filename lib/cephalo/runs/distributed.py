@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 
-def train(config_path: str) -> None:
+def train_this_process(config_path: str) -> None:
+    """This process's share of the data-parallel run of ``config_path``."""
     import torch
     from mmengine.runner import Runner
 
@@ -43,7 +44,7 @@ def train(config_path: str) -> None:
 
 
 def main() -> None:
-    train(sys.argv[1])
+    train_this_process(sys.argv[1])
     # Everything is written. Leave without the interpreter's teardown: it destroys C++ threads
     # that torch's gloo backend still holds, and a rank then aborts ("terminate called without
     # an active exception", SIGABRT) after a run that succeeded, failing it.

@@ -42,7 +42,7 @@ class StorageError(CephaloError, ValueError):
     """A storage URL that cannot be opened; the message names it (password hidden)."""
 
 
-def shown(url: str) -> str:
+def without_password(url: str) -> str:
     """The URL without its password."""
     return _PASSWORD.sub(rf"\1:{HIDDEN}@", url)
 
@@ -54,7 +54,7 @@ def masked(url: str) -> str:
     if found is None or found.group(2) == HIDDEN:
         return url
     os.environ[PASSWORD_VARIABLE] = found.group(2)
-    return shown(url)
+    return without_password(url)
 
 
 def _unmasked(url: str) -> str:
@@ -81,7 +81,8 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S) -> optuna.storages.Ba
         return _database_storage(url, heartbeat_s)
     except Exception as error:  # driver missing, server down, bad URL, unreadable file
         reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        raise StorageError(f"cannot open the study storage {shown(url)}: {reason}") from None
+        where = without_password(url)
+        raise StorageError(f"cannot open the study storage {where}: {reason}") from None
 
 
 def _database_storage(url: str, heartbeat_s: int) -> optuna.storages.RDBStorage:
