@@ -60,27 +60,16 @@ class Bench:
         return [f for f in self.figures if "ok" in f]
 
 
-def layout(head: list[str], rows: list[list[str]]) -> str:
-    """Columns aligned: the first to the left, the others to the right."""
-    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
-
-    def line(cells: list[str]) -> str:
-        rest = (c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))
-        return "  ".join([cells[0].ljust(widths[0]), *rest])
-
-    return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, rows)])
-
-
-def shown(figure: dict[str, Any]) -> str:
-    return f"{figure['value']:.3g} {figure['unit']}".rstrip()
-
-
 def table(figures: list[dict[str, Any]]) -> str:
-    """Figure, value, target, PASS/FAIL (blank for an informative figure)."""
-    rows = [
-        [f["name"], shown(f), f.get("target", ""), VERDICT.get(f.get("ok"), "")] for f in figures
-    ]
-    return layout(["figure", "value", "target", "result"], rows)
+    """Figure, value, target, PASS/FAIL (blank for an informative figure), columns aligned."""
+    rows = [["figure", "value", "target", "result"]]
+    for f in figures:
+        value = f"{f['value']:.3g} {f['unit']}".rstrip()
+        rows.append([f["name"], value, f.get("target", ""), VERDICT.get(f.get("ok"), "")])
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    rows.insert(1, ["-" * w for w in widths])
+    cells = ([r[0].ljust(widths[0]), *map(str.rjust, r[1:], widths[1:])] for r in rows)
+    return "\n".join("  ".join(line) for line in cells)
 
 
 def write_json(path: Path, result: dict[str, Any]) -> None:
