@@ -23,7 +23,6 @@ from cephalo.challenge.submission import MANIFEST, read_submission_manifest, wri
 from cephalo.data.prepared import load_folds, load_images
 from cephalo.ensemble import fusion
 from cephalo.ensemble.fused import (
-    DISTRIBUTION,
     WITHOUT_TTA,
     fuse,
     fused_out_of_fold,
@@ -46,7 +45,7 @@ def build_ensemble(spec_path: str | os.PathLike[str], out: str | os.PathLike[str
     spec = read_ensemble_spec(spec_path)
     registry = spec.registry or Workspace.of_spec(spec_path).registry
     members = members_of(spec, registry)
-    raw = spec.distribution or spec.fusion == DISTRIBUTION
+    raw = spec.distribution or spec.fusion == fusion.DISTRIBUTION
     oof = oof_predictions(members, out / "cache", raw)
     ids = oof[0].image_id
     coords, _ = member_coords([[p] for p in oof])
@@ -61,7 +60,7 @@ def build_ensemble(spec_path: str | os.PathLike[str], out: str | os.PathLike[str
         m.name: summarize(radial_errors(coords[j], truth, spacing)) for j, m in enumerate(members)
     }
     fused_oof = {}
-    for method in fusion.METHODS + ((DISTRIBUTION,) if raw else ()):
+    for method in fusion.METHODS + ((fusion.DISTRIBUTION,) if raw else ()):
         fused_oof[method] = fused_out_of_fold(method, members, oof, truth, spacing, folds)
         scores[f"fusion: {method}"] = summarize(radial_errors(fused_oof[method], truth, spacing))
     plain = [j for j, m in enumerate(members) if m.view == IDENTITY]

@@ -10,13 +10,9 @@ import numpy as np
 from cephalo.challenge.submission import clip_to_images
 from cephalo.ensemble import fusion
 from cephalo.ensemble.distribution import fuse_distributions
-from cephalo.ensemble.members import (
-    Member,
-)
+from cephalo.ensemble.members import Member
 from cephalo.metrics import MRE
 from cephalo.predictions import Predictions
-
-DISTRIBUTION = "distribution"
 
 
 def member_coords(predictions: list[list[Predictions]]) -> tuple[np.ndarray, np.ndarray]:
@@ -36,7 +32,7 @@ def fuse(
     """(N, K, 2): the members' predictions (per member, one per fold model) fused by
     ``method`` (learned methods apply ``weights``), clipped to the images."""
     sizes = predictions[0][0].image_size
-    if method == DISTRIBUTION:
+    if method == fusion.DISTRIBUTION:
         entries, shares = [], []
         for member, parts in zip(members, predictions, strict=True):
             entries += [(p, member.view) for p in parts]

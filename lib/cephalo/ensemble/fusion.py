@@ -25,7 +25,8 @@ from cephalo.metrics import radial_errors
 
 FIXED = ("mean", "median", "confidence", "robust")
 LEARNED = ("learned", "greedy")
-METHODS = FIXED + LEARNED
+METHODS = FIXED + LEARNED  # of coordinates, here
+DISTRIBUTION = "distribution"  # of SimCC vectors or heatmaps (cephalo.ensemble.distribution)
 
 
 def fuse_fixed(coords: np.ndarray, method: str, confidence: np.ndarray | None = None) -> np.ndarray:

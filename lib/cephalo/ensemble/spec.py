@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cephalo.ensemble import fusion
 from cephalo.ensemble.members import (
     Member,
     choose_variants,
@@ -41,15 +42,16 @@ class MemberSpec(BaseModel):
     best: int | None = Field(default=None, ge=1)
 
 
+Fusion = Literal[(*fusion.METHODS, fusion.DISTRIBUTION)]
+
+
 class EnsembleSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str = ""
     members: list[MemberSpec] = Field(min_length=1)
     tta: list[Any] = Field(default_factory=lambda: ["identity"], min_length=1)
-    fusion: Literal[
-        "mean", "median", "confidence", "robust", "learned", "greedy", "distribution"
-    ] = "learned"
+    fusion: Fusion = "learned"
     distribution: bool = False
     """Also score distribution-level fusion (keeps every member's SimCC vectors or
     heatmaps: memory and disk grow with them)."""
