@@ -118,7 +118,8 @@ def main(measure: Callable[..., None], child: Callable[..., Any] | None = None, 
     print(f"\n{name}{f': skipped: {skipped}' if skipped else ''}\n{table(bench.figures)}")
     print(f"load average {start['load_average'][0]:.2f} -> {end['load_average'][0]:.2f}")
     result = dict(benchmark=name, options=chosen, start=start, end=end, skipped=skipped)
-    write_json(out, dict(result, figures=bench.figures, checks=bench.checks, passed=passed))
+    result.update(figures=bench.figures, checks=bench.checks, details=bench.details)
+    write_json(out, dict(result, passed=passed))
     print(f"written: {out}")
     raise SystemExit(0 if passed else 1)
 

@@ -4,7 +4,8 @@ an increment under 4 slices at every count (``--counts``) and projected to 400 s
 largest count's within 10 % of the smallest's (a slice kept per image shows as growth).
 
 The command runs in a fresh interpreter (:func:`child`): baseline = ``VmRSS`` after what it
-imports before reading a slice; peak = ``VmHWM`` over the command, reset just before
+imports (scikit-learn's fold splitter too, which it imports after the last slice: 40 MB of
+code is no slice's memory); peak = ``VmHWM`` over the command, reset just before
 (``ru_maxrss`` would carry over the parent's mark). The stack is read from the page cache.
 """
 
@@ -26,6 +27,7 @@ def child(args: list[str]) -> dict:
     import runpy
 
     import click  # noqa: F401  (all that `data prepare` imports before reading a slice)
+    import sklearn.model_selection  # noqa: F401  (and, once they are read, to make the folds)
 
     import cephalo.data.prepare  # noqa: F401
 

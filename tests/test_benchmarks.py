@@ -42,6 +42,7 @@ def test_a_benchmark_run_writes_its_checks_and_exits_by_them(tmp_path: Path) -> 
     )
     result = json.loads(out.read_text())
     assert result["options"] == {"repeats": 1}
+    assert result["details"] == {"shape": [40, 600, 38, 2]}  # what bench.record kept
     assert {c["name"] for c in result["checks"]} >= {"fuse mean (median)", "fuse robust (median)"}
     assert all(c["target"] == "< 1000 ms" for c in result["checks"])
     informative = [f for f in result["figures"] if "ok" not in f]
