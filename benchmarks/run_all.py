@@ -45,22 +45,25 @@ def git(*args: str) -> str:
 
 
 def run(name: str) -> dict[str, Any]:
-    """One benchmark in its own process; its checks, from the result it wrote (a failed
-    check when it wrote none)."""
+    """One benchmark in its own process; its checks, from the result it wrote (one failed
+    check when it wrote none, one passed when it skipped and said why)."""
     print(f"\n===== {name} " + "=" * max(0, 80 - len(name)), flush=True)
     result_file, started = RESULTS / f"{name}.json", time.time()
     env = dict(os.environ, **BENCHMARKS[name])
     code = subprocess.run(
         [sys.executable, "-m", f"benchmarks.{name}"], cwd=ROOT, env=env
     ).returncode
-    seconds = round(time.time() - started)
-    if not result_file.is_file() or result_file.stat().st_mtime < started:
-        failed = dict(
-            name=f"exited with status {code}, no result", value=code, unit="", target="", ok=False
-        )
-        return dict(benchmark=name, seconds=seconds, checks=[failed])
-    result = json.loads(result_file.read_text())
-    return dict(benchmark=name, seconds=seconds, checks=result["checks"], skipped=result["skipped"])
+    seconds, result = round(time.time() - started), {}
+    if result_file.is_file() and result_file.stat().st_mtime >= started:
+        result = json.loads(result_file.read_text())
+    if result.get("skipped"):
+        why, ok = f"skipped: {result['skipped']}", True
+    elif not result.get("checks"):  # it failed before writing, or held nothing to a target
+        why, ok = f"exited with status {code}, no checks written", False
+    else:
+        return dict(benchmark=name, seconds=seconds, checks=result["checks"])
+    row = dict(name=why, value=code, unit="", target="", ok=ok)
+    return dict(benchmark=name, seconds=seconds, checks=[row])
 
 
 def main() -> int:
@@ -73,12 +76,7 @@ def main() -> int:
     )
     start = environment()
     entries = [run(name) for name in names]
-    checks = [
-        dict(c, name=f"{e['benchmark']}: {c['name']}")
-        for e in entries
-        for c in e["checks"]
-        or [dict(name=f"skipped: {e['skipped']}", value=0, unit="", target="", ok=True)]
-    ]
+    checks = [dict(c, name=f"{e['benchmark']}: {c['name']}") for e in entries for c in e["checks"]]
     ok = all(c["ok"] for c in checks)
     changes = " + local changes" if dirty else ""
     print(f"\n===== summary: commit {commit[:12]}{changes}, {start['date']}")
