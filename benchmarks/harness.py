@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cephalo.files import atomic_open
+from cephalo.files import dump_json
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -72,11 +72,6 @@ def table(figures: list[dict[str, Any]]) -> str:
     return "\n".join("  ".join(line) for line in cells)
 
 
-def write_json(path: Path, result: dict[str, Any]) -> None:
-    with atomic_open(path, "w") as f:
-        f.write(json.dumps(result, indent=1) + "\n")
-
-
 def environment() -> dict[str, Any]:
     """Where and when a figure was measured: the Python, the machine and its load average."""
     return dict(
@@ -94,7 +89,7 @@ def main(measure: Callable[..., None], child: Callable[..., Any] | None = None, 
     module, argv = sys.modules["__main__"], sys.argv[1:]
     name = module.__spec__.name.rsplit(".", 1)[-1]
     if argv[:1] == ["--child"] and child is not None:
-        write_json(Path(argv[2]), child(**json.loads(argv[1])))
+        dump_json(argv[2], child(**json.loads(argv[1])))
         raise SystemExit(0)
     parser = argparse.ArgumentParser(f"python -m benchmarks.{name}", description=module.__doc__)
     for key, default in options.items():
@@ -119,7 +114,7 @@ def main(measure: Callable[..., None], child: Callable[..., Any] | None = None, 
     print(f"load average {start['load_average'][0]:.2f} -> {end['load_average'][0]:.2f}")
     result = dict(benchmark=name, options=chosen, start=start, end=end, skipped=skipped)
     result.update(figures=bench.figures, checks=bench.checks, details=bench.details)
-    write_json(out, dict(result, passed=passed))
+    dump_json(out, dict(result, passed=passed))
     print(f"written: {out}")
     raise SystemExit(0 if passed else 1)
 

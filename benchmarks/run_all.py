@@ -22,7 +22,8 @@ import sys
 import time
 from typing import Any
 
-from benchmarks.harness import RESULTS, ROOT, environment, table, write_json
+from benchmarks.harness import RESULTS, ROOT, environment, table
+from cephalo.files import dump_json
 
 BENCHMARKS: dict[str, dict[str, str]] = {  # name -> extra environment, in the order they run
     "prepare_memory": {},
@@ -84,9 +85,9 @@ def main() -> int:
     result = dict(
         commit=commit, dirty=dirty, start=start, end=environment(), benchmarks=entries, passed=ok
     )
-    write_json(RESULTS / "summary.json", result)
+    dump_json(RESULTS / "summary.json", result)
     stamp = f"{start['date'][:19]}-{commit[:12] or 'unknown'}{'-dirty' if dirty else ''}"
-    write_json(RESULTS / "history" / f"{stamp.replace(':', '')}.json", result)
+    dump_json(RESULTS / "history" / f"{stamp.replace(':', '')}.json", result)
     return 0 if ok else 1
 
 

@@ -19,6 +19,7 @@ from benchmarks.harness import Bench, in_fresh_process, main, notebook_parts
 from cephalo.data.prepare import prepare_release
 from cephalo.data.synth import synthesize
 from cephalo.notebooks import execute
+from cephalo.reports.runs import read_scalars
 from cephalo.runs.folder import RunFolder
 
 PARAMS = dict(model="rtmpose-tiny", input_size=[128, 128], num_workers=0)
@@ -40,15 +41,14 @@ def child(config: str, work_dir: str) -> dict[str, float]:
     return dict(runner_seconds=time.perf_counter() - start)
 
 
-def training(work_dir: Path, images: int) -> dict[str, float]:
+def training(run_dir: Path, images: int) -> dict[str, float]:
     """Images/s over the logged training time, and the last loss, from ``scalars.json``."""
-    (scalars,) = work_dir.glob("*/vis_data/scalars.json")
-    logged = [json.loads(line) for line in scalars.read_text().splitlines() if line.strip()]
-    train = [e for e in logged if "loss" in e and "time" in e]
-    steps = [0] + [e["step"] for e in train]
-    seconds = sum(e["time"] * (b - a) for e, a, b in zip(train, steps[:-1], steps[1:], strict=True))
+    scalars = read_scalars(run_dir)
+    train = scalars.dropna(subset=["loss", "time"])
+    covered = train["step"].diff().fillna(train["step"].iloc[0])  # iterations per window
+    seconds = float((train["time"] * covered).sum())
     return dict(
-        images_per_s=images / seconds, training_seconds=seconds, last_loss=train[-1]["loss"]
+        images_per_s=images / seconds, training_seconds=seconds, last_loss=train["loss"].iloc[-1]
     )
 
 
@@ -64,26 +64,20 @@ def measure(bench: Bench, images: int, epochs: int, repeats: int) -> None:
     first = RunFolder(bench.scratch / "notebook-0")  # its config.py is the plain side's
     for repeat in range(repeats):
         for side in ("notebook", "plain")[:: 1 if repeat % 2 == 0 else -1]:
+            folder = RunFolder(bench.scratch / f"{side}-{repeat}")
             if side == "notebook":
-                folder = RunFolder(bench.scratch / f"notebook-{repeat}")
-                start = time.perf_counter()
-                run = dict(
+                inputs = dict(
                     dataset_dir=str(dataset), fold=0, run_dir=str(folder.path), params=params
                 )
-                execute("train", folder.notebook, run)
-                wall, parts, work_dir = (
-                    time.perf_counter() - start,
-                    notebook_parts(folder.path),
-                    folder.work_dir,
-                )
+                start = time.perf_counter()
+                execute("train", folder.notebook, inputs)
+                wall, parts = time.perf_counter() - start, notebook_parts(folder.path)
                 run = dict(parts, wall_seconds=wall, fixed_seconds=wall - parts["runner_seconds"])
             else:
-                work_dir = bench.scratch / f"plain-{repeat}"
-                run = in_fresh_process(
-                    __spec__.name, config=str(first.config_file), work_dir=str(work_dir)
-                )
+                config, work_dir = str(first.config_file), str(folder.work_dir)
+                run = in_fresh_process(__spec__.name, config=config, work_dir=work_dir)
             trained = len(json.loads(first.train_subset.read_text())["images"]) * epochs
-            sides[side].append(dict(run, **training(work_dir, trained)))
+            sides[side].append(dict(run, **training(folder.path, trained)))
     notebook, plain = (max(r["images_per_s"] for r in sides[s]) for s in ("notebook", "plain"))
     bench.informative("notebook: training images/s (best repeat)", notebook)
     bench.informative("plain Runner: training images/s (best repeat)", plain)

@@ -20,8 +20,8 @@ from typing import Any
 from benchmarks.harness import Bench, command, in_fresh_process, main, notebook_parts
 from cephalo.data.default import synthetic_release
 from cephalo.data.prepare import prepare_release
+from cephalo.metrics import MRE
 from cephalo.runs.folder import RunFolder
-from cephalo.runs.work_dir import scalar_logs
 from cephalo.tuning.spec import Pruner
 from cephalo.workspace import Workspace
 
@@ -77,7 +77,7 @@ def hook_cost(storage: str, scratch: Path) -> dict[str, float]:
         storage=f"sqlite:///{copy}",
         study=STUDY,
         trial_id=trial._trial_id,
-        metric="MRE",
+        metric=MRE,
         pruner=Pruner(type="none").model_dump(),  # as the tuner hands it to the notebook
         step_offset=0,
     )
@@ -86,12 +86,13 @@ def hook_cost(storage: str, scratch: Path) -> dict[str, float]:
 
 def trial_parts(trial: Any, hook: dict[str, float]) -> dict[str, float]:
     """Where a completed trial's wall time went, the pruning hook moved out of training."""
+    from cephalo.reports.runs import read_scalars  # here: the child must not hold matplotlib
+
     run_dir = Path(trial.user_attrs["run_dirs"][0])
     state, parts = RunFolder(run_dir).read_state(), notebook_parts(run_dir)
     wall = (trial.datetime_complete - trial.datetime_start).total_seconds()
     worker = state["finished"] - state["started"]
-    (scalars,) = scalar_logs(run_dir)
-    validations = scalars.read_text().count('"MRE"')
+    validations = int(read_scalars(run_dir)[MRE].notna().sum())
     inside = hook["first_seconds"] + hook["next_seconds"] * max(validations - 1, 0)
     return dict(
         wall_seconds=wall,
