@@ -31,6 +31,7 @@ import pandas as pd
 
 from cephalo.data.folds import organiser_split, stratified_folds
 from cephalo.errors import DataError, NotFound
+from cephalo.files import atomic_open
 
 FORMAT = "cephalo-prepared/1"
 MANIFEST = "dataset.json"
@@ -232,8 +233,8 @@ def write_subset(dataset_dir: Path, image_ids: Sequence[int], path: Path) -> Pat
         images=[i for i in coco["images"] if i["id"] in keep],
         annotations=[a for a in coco["annotations"] if a["image_id"] in keep],
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(subset))
+    with atomic_open(path, "w") as f:
+        f.write(json.dumps(subset))
     return path
 
 
